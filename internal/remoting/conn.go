@@ -1,0 +1,435 @@
+package remoting
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/petrel-mq/petrel/internal/protocol"
+)
+
+const (
+	// readBufferSize holds a few typical requests; headers up to this size
+	// are decoded straight from the buffer.
+	readBufferSize = 16 << 10
+	// maxQueuedBytes is how much may wait for the writer before senders
+	// block: backpressure against a peer that does not read.
+	maxQueuedBytes = 8 << 20
+	// maxSpareBuffer is the largest write buffer kept for reuse, so one
+	// large frame does not pin its memory for the connection's lifetime.
+	maxSpareBuffer = 256 << 10
+)
+
+// connIDs numbers connections process-wide.
+var connIDs atomic.Uint64
+
+// connConfig is what a Conn takes from the Server or Client that owns it.
+type connConfig struct {
+	handler     Handler
+	logger      *slog.Logger
+	maxFrame    int
+	idle        time.Duration // <= 0: no idle or write-stall timeout
+	maxInFlight int
+	tracker     *tracker      // requests, callbacks: what Shutdown/Close wait for
+	onClose     func(c *Conn) // runs once, after both goroutines exit
+}
+
+// Conn is one remoting connection, on the server or the client side.
+// Requests can flow both ways: Invoke sends one to the peer; requests from
+// the peer go to the owner's Handler.
+type Conn struct {
+	nc     net.Conn
+	id     uint64
+	cfg    connConfig
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	closeOnce sync.Once
+	closed    chan struct{} // closed when the connection starts closing
+	done      chan struct{} // closed after both goroutines exit and onClose ran
+	running   atomic.Int32  // goroutines not yet exited
+
+	inFlight chan struct{} // one token per running handler
+
+	wsignal chan struct{} // the write queue became non-empty
+
+	// wq is the write queue: frames encoded by any goroutine, waiting for
+	// the writer.
+	wq struct {
+		sync.Mutex
+		buf    []byte
+		spare  []byte        // the writer's previous buffer, for reuse
+		closed bool          // no more frames accepted
+		flush  bool          // close once the queue is written
+		wait   chan struct{} // closed when the writer takes the queue
+	}
+
+	// pend tracks both directions' unfinished requests.
+	pend struct {
+		sync.Mutex
+		closed bool              // no additions: the connection closed
+		calls  map[int32]*call   // requests we sent, by opaque
+		parked map[*Request]bool // requests from the peer awaiting a later Reply
+	}
+
+	vals struct {
+		sync.Mutex
+		m map[any]any
+	}
+}
+
+func newConn(nc net.Conn, cfg connConfig) *Conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Conn{
+		nc:       nc,
+		id:       connIDs.Add(1),
+		cfg:      cfg,
+		ctx:      ctx,
+		cancel:   cancel,
+		closed:   make(chan struct{}),
+		done:     make(chan struct{}),
+		inFlight: make(chan struct{}, cfg.maxInFlight),
+		wsignal:  make(chan struct{}, 1),
+	}
+	c.pend.calls = make(map[int32]*call)
+	c.pend.parked = make(map[*Request]bool)
+	c.log = cfg.logger.With("remote", nc.RemoteAddr().String(), "conn", c.id)
+	return c
+}
+
+// start runs the reader and writer goroutines.
+func (c *Conn) start() {
+	c.running.Store(2)
+	go c.readLoop()
+	go c.writeLoop()
+}
+
+// ID returns a number unique to this connection within the process.
+func (c *Conn) ID() uint64 { return c.id }
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// LocalAddr returns this side's address.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// Closed returns a channel closed when the connection closes.
+func (c *Conn) Closed() <-chan struct{} { return c.closed }
+
+// Context returns a context cancelled when the connection closes.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// SetValue attaches a value to the connection under key (the broker keeps
+// the client id here); a nil value removes the key.
+func (c *Conn) SetValue(key, value any) {
+	c.vals.Lock()
+	defer c.vals.Unlock()
+	if value == nil {
+		delete(c.vals.m, key)
+		return
+	}
+	if c.vals.m == nil {
+		c.vals.m = make(map[any]any)
+	}
+	c.vals.m[key] = value
+}
+
+// Value returns the value attached under key, or nil.
+func (c *Conn) Value(key any) any {
+	c.vals.Lock()
+	defer c.vals.Unlock()
+	return c.vals.m[key]
+}
+
+// String names the connection for logs.
+func (c *Conn) String() string {
+	return fmt.Sprintf("conn %d %s->%s", c.id, c.nc.LocalAddr(), c.nc.RemoteAddr())
+}
+
+// Close closes the connection at once: queued frames are dropped, pending
+// Invokes fail with ErrConnClosed, parked requests are released.
+func (c *Conn) Close() error {
+	c.shutdown()
+	return nil
+}
+
+func (c *Conn) shutdown() {
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		c.cancel()
+		c.nc.Close()
+		c.wq.Lock()
+		c.wq.closed = true
+		c.wq.buf = nil
+		if c.wq.wait != nil {
+			close(c.wq.wait)
+			c.wq.wait = nil
+		}
+		c.wq.Unlock()
+		c.failPending()
+	})
+}
+
+// closeAfterFlush closes the connection once the frames queued so far (and
+// any queued meanwhile) are written.
+func (c *Conn) closeAfterFlush() {
+	c.wq.Lock()
+	c.wq.flush = true
+	c.wq.Unlock()
+	c.signalWriter()
+}
+
+// exit is deferred by both goroutines; the last one finishes the Conn.
+func (c *Conn) exit() {
+	c.shutdown()
+	if c.running.Add(-1) == 0 {
+		if c.cfg.onClose != nil {
+			c.cfg.onClose(c)
+		}
+		close(c.done)
+	}
+}
+
+// idleReader sets the read deadline before every read from the socket, so
+// the connection closes after IdleTimeout without a byte, and not while the
+// reader is paused for backpressure.
+type idleReader struct{ c *Conn }
+
+func (r idleReader) Read(p []byte) (int, error) {
+	if r.c.cfg.idle > 0 {
+		r.c.nc.SetReadDeadline(time.Now().Add(r.c.cfg.idle))
+	}
+	return r.c.nc.Read(p)
+}
+
+func (c *Conn) readLoop() {
+	defer c.exit()
+	br := bufio.NewReaderSize(idleReader{c}, readBufferSize)
+	for {
+		cmd, err := protocol.ReadFrame(br, c.cfg.maxFrame)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if cmd.IsResponse() {
+			c.deliver(cmd)
+			continue
+		}
+		if !c.dispatch(cmd) {
+			return
+		}
+	}
+}
+
+// readFailed logs why the reader stops, at a level matching the cause.
+func (c *Conn) readFailed(err error) {
+	select {
+	case <-c.closed:
+		return // closed on purpose
+	default:
+	}
+	switch {
+	case errors.Is(err, protocol.ErrFrameTooLarge), errors.Is(err, protocol.ErrMalformedFrame):
+		c.log.Warn("remoting: closing connection after a bad frame", "reason", err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Info("remoting: closing idle connection", "idle", c.cfg.idle)
+	case errors.Is(err, io.EOF):
+		c.log.Debug("remoting: connection closed by peer")
+	default:
+		c.log.Debug("remoting: connection read failed", "err", err)
+	}
+}
+
+// dispatch starts a handler goroutine for a request, waiting for a free
+// in-flight slot first. It returns false if the connection closed.
+func (c *Conn) dispatch(cmd *protocol.Command) bool {
+	req := &Request{Cmd: cmd, Conn: c}
+	if !c.cfg.tracker.add() {
+		// The server is shutting down: refuse new work so Shutdown ends.
+		// Clients retry SERVICE_NOT_AVAILABLE sends on another broker.
+		if !cmd.IsOneway() {
+			c.enqueue(nil, cmd.NewResponse(protocol.ServiceNotAvailable, "server is shutting down"))
+		}
+		return true
+	}
+	req.refs.Store(2) // the handler and the reply
+	if cmd.IsOneway() {
+		// Nothing to reply: only the handler holds the request.
+		req.state.Store(requestReplied)
+		req.refs.Store(1)
+	}
+	select {
+	case c.inFlight <- struct{}{}:
+	case <-c.closed:
+		req.release()
+		req.settle()
+		return false
+	}
+	go c.serve(req)
+	return true
+}
+
+func (c *Conn) serve(req *Request) {
+	resp := c.runHandler(req)
+	<-c.inFlight // a parked request holds no slot
+	switch {
+	case resp != nil:
+		if err := req.Reply(resp); err != nil {
+			c.log.Debug("remoting: reply not sent", "request", protocol.RequestName(req.Cmd.Code), "err", err)
+		}
+	case !req.Cmd.IsOneway():
+		c.park(req)
+	}
+	req.settle()
+}
+
+// runHandler calls the handler and turns a panic into SYSTEM_ERROR; the
+// connection stays up.
+func (c *Conn) runHandler(req *Request) (resp *protocol.Command) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("remoting: handler panic", "request", protocol.RequestName(req.Cmd.Code),
+				"opaque", req.Cmd.Opaque, "panic", p, "stack", string(debug.Stack()))
+			resp = req.Cmd.NewResponse(protocol.SystemError, fmt.Sprint(p))
+		}
+	}()
+	h := c.cfg.handler
+	if h == nil {
+		return notSupported(req)
+	}
+	return h.ServeRemoting(req)
+}
+
+// park records a request whose handler returned nil, so closing the
+// connection can release it.
+func (c *Conn) park(req *Request) {
+	if req.state.Load() != requestOpen {
+		return // replied (or declared unanswered) from inside the handler
+	}
+	c.pend.Lock()
+	if c.pend.closed {
+		c.pend.Unlock()
+		req.release()
+		return
+	}
+	c.pend.parked[req] = true
+	req.parked.Store(true)
+	c.pend.Unlock()
+	if req.state.Load() != requestOpen { // Reply ran before it saw parked
+		c.unpark(req)
+	}
+}
+
+func (c *Conn) unpark(req *Request) {
+	c.pend.Lock()
+	delete(c.pend.parked, req)
+	c.pend.Unlock()
+}
+
+// enqueue encodes cmd into the write queue. It blocks while the queue is
+// full, until the writer catches up, ctx ends or the connection closes.
+func (c *Conn) enqueue(ctx context.Context, cmd *protocol.Command) error {
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		ctxDone = ctx.Done()
+	}
+	c.wq.Lock()
+	for len(c.wq.buf) >= maxQueuedBytes && !c.wq.closed {
+		if c.wq.wait == nil {
+			c.wq.wait = make(chan struct{})
+		}
+		wait := c.wq.wait
+		c.wq.Unlock()
+		select {
+		case <-wait:
+		case <-ctxDone:
+			return ctx.Err()
+		}
+		c.wq.Lock()
+	}
+	if c.wq.closed {
+		c.wq.Unlock()
+		return ErrConnClosed
+	}
+	queued := len(c.wq.buf)
+	buf, err := cmd.EncodeFrame(c.wq.buf, c.cfg.maxFrame)
+	c.wq.buf = buf
+	c.wq.Unlock()
+	if err != nil {
+		return err
+	}
+	if queued == 0 {
+		c.signalWriter()
+	}
+	return nil
+}
+
+func (c *Conn) signalWriter() {
+	select {
+	case c.wsignal <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop writes whatever is queued, one batch per write call.
+func (c *Conn) writeLoop() {
+	defer c.exit()
+	for {
+		select {
+		case <-c.wsignal:
+		case <-c.closed:
+			return
+		}
+		for {
+			c.wq.Lock()
+			if c.wq.closed {
+				c.wq.Unlock()
+				return
+			}
+			buf := c.wq.buf
+			c.wq.buf, c.wq.spare = c.wq.spare[:0], nil
+			flushed := c.wq.flush && len(buf) == 0
+			if c.wq.wait != nil {
+				close(c.wq.wait)
+				c.wq.wait = nil
+			}
+			c.wq.Unlock()
+			if flushed {
+				return
+			}
+			if len(buf) == 0 {
+				break
+			}
+			if c.cfg.idle > 0 {
+				c.nc.SetWriteDeadline(time.Now().Add(c.cfg.idle))
+			}
+			if _, err := c.nc.Write(buf); err != nil {
+				c.writeFailed(err)
+				return
+			}
+			if cap(buf) <= maxSpareBuffer {
+				c.wq.Lock()
+				c.wq.spare = buf[:0]
+				c.wq.Unlock()
+			}
+		}
+	}
+}
+
+func (c *Conn) writeFailed(err error) {
+	select {
+	case <-c.closed:
+	default:
+		c.log.Info("remoting: closing connection after a failed write", "err", err)
+	}
+}
