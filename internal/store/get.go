@@ -195,6 +195,19 @@ func (s *Store) StoreTimeAt(topic string, queueID int32, offset int64) (int64, e
 	return s.log.storeTimestampAt(e.phys)
 }
 
+// PhysOffsetAt is the commit-log offset of the message at a queue offset.
+func (s *Store) PhysOffsetAt(topic string, queueID int32, offset int64) (int64, error) {
+	q := s.cqs.get(topic, queueID)
+	if q == nil {
+		return 0, fmt.Errorf("%w: no queue %s/%d", ErrOffsetInvalid, topic, queueID)
+	}
+	e, err := q.entry(offset)
+	if err != nil {
+		return 0, err
+	}
+	return e.phys, nil
+}
+
 // ReadMessage appends the whole stored record at a commit-log offset to dst
 // (VIEW_MESSAGE_BY_ID, send-back, transactions). Its CRC is checked.
 func (s *Store) ReadMessage(physOffset int64, dst []byte) ([]byte, error) {
