@@ -30,6 +30,7 @@ type Broker struct {
 	offsets *offsetStore
 	clients *clientRegistry
 	holds   *pullHolds
+	sched   *scheduler
 
 	storeHost netip.AddrPort
 	listener  net.Listener
@@ -39,6 +40,7 @@ type Broker struct {
 	registerMu sync.Mutex // one registration round at a time
 
 	stop     chan struct{}
+	started  bool
 	wg       sync.WaitGroup
 	served   chan error
 	shutOnce sync.Once
@@ -82,8 +84,10 @@ func New(opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	b.holds = newPullHolds(b)
+	b.sched = newScheduler(b, b.fs, metaDir(c)) // before the store: recovery reports arrivals
 	scfg := storeConfig(c, b.storeHost, b.fs, b.log, b.now)
-	scfg.Arrival = b.holds
+	scfg.Arrival = b
+	scfg.TagsCode = b.scheduleTagsCode
 	if b.store, err = store.Open(scfg); err != nil {
 		b.listener.Close()
 		return nil, fmt.Errorf("broker: %w", err)
@@ -93,7 +97,7 @@ func New(opts Options) (*Broker, error) {
 	b.topics = newTopicManager(b.fs, dir, nowMs)
 	b.groups = newGroupManager(b.fs, dir, c.AutoCreateSubscriptionGroup, nowMs)
 	b.offsets = newOffsetStore(b.fs, dir)
-	for _, load := range []func() error{func() error { return b.topics.load(c) }, b.groups.load, b.offsets.load} {
+	for _, load := range []func() error{func() error { return b.topics.load(c) }, b.groups.load, b.offsets.load, b.sched.load} {
 		if err := load(); err != nil {
 			b.store.Close()
 			b.listener.Close()
@@ -138,6 +142,7 @@ func (b *Broker) mux() *remoting.Mux {
 		protocol.GetAllSubscriptionGroupConfig:    b.handleGetAllGroups,
 		protocol.DeleteSubscriptionGroup:          b.handleDeleteGroup,
 		protocol.QueryMessage:                     b.handleQueryMessage,
+		protocol.ConsumerSendMsgBack:              b.handleSendBack,
 		protocol.ViewMessageByID:                  b.handleViewMessageByID,
 	} {
 		m.Handle(code, h)
@@ -153,6 +158,15 @@ func (b *Broker) connState(c *remoting.Conn, s remoting.ConnState) {
 	}
 }
 
+// Arrived implements store.ArrivalListener: held pulls on the queue wake,
+// and the scheduler hears of new delayed messages.
+func (b *Broker) Arrived(topic string, queueID int32, queueOffset, tagsCode, storeTs int64) {
+	b.holds.Arrived(topic, queueID, queueOffset, tagsCode, storeTs)
+	if topic == TopicSchedule {
+		b.sched.arrived(queueID)
+	}
+}
+
 // Addr is the address the broker registers and clients dial.
 func (b *Broker) Addr() netip.AddrPort { return b.storeHost }
 
@@ -165,7 +179,9 @@ func (b *Broker) Store() *store.Store { return b.store }
 // Start serves requests and starts the background tasks: registration
 // with the name servers, offset persistence, client expiry.
 func (b *Broker) Start() {
+	b.started = true
 	go func() { b.served <- b.server.Serve(b.listener) }()
+	b.sched.start()
 	b.registerNow()
 	b.every(b.cfg.RegisterNameServerPeriod, b.registerNow)
 	b.every(b.cfg.FlushConsumerOffsetInterval, func() {
@@ -223,6 +239,11 @@ func (b *Broker) shutdown(ctx context.Context) error {
 		}
 	default: // Start was never called
 		b.listener.Close()
+	}
+	if b.started {
+		if err := b.sched.close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop delay scheduler: %w", err))
+		}
 	}
 	if err := b.offsets.flush(); err != nil {
 		errs = append(errs, fmt.Errorf("persist consumer offsets: %w", err))

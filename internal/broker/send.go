@@ -85,8 +85,10 @@ func (b *Broker) handleSend(req *remoting.Request) *protocol.Command {
 	if _, ok := message.LookupProperty(props, message.PropertyTransactionPrepared); ok && isTrue(props, message.PropertyTransactionPrepared) {
 		return cmd.NewResponse(protocol.NoPermission, "transactional (half) messages are not supported by this broker yet")
 	}
-	if v, ok := message.LookupProperty(props, message.PropertyDelayTimeLevel); ok && string(v) != "0" {
-		return cmd.NewResponse(protocol.MessageIllegal, "delayed messages (DELAY="+string(v)+") are not supported by this broker yet")
+	for _, p := range []string{message.PropertyTimerDeliverMS, message.PropertyTimerDelaySec, message.PropertyTimerDelayMS} {
+		if _, ok := message.LookupProperty(props, p); ok {
+			return cmd.NewResponse(protocol.MessageIllegal, "exact-time delivery ("+p+") is not supported by this broker yet; use a delay level")
+		}
 	}
 	m := message.Message{
 		Topic:          h.topic,
@@ -103,11 +105,12 @@ func (b *Broker) handleSend(req *remoting.Request) *protocol.Command {
 	defer putPropsBuffer(buf)
 	*buf = b.storedProperties((*buf)[:0], props)
 	m.Properties = *buf
-	res, err := b.store.Put(&m)
+	queueID := m.QueueID
+	res, err := b.storeMessage(&m)
 	if err != nil {
 		return storeErrorResponse(cmd, err)
 	}
-	return b.sendResponse(cmd, res, m.QueueID, message.OffsetMsgID(b.storeHost, res.PhysOffset))
+	return b.sendResponse(cmd, res, queueID, message.OffsetMsgID(b.storeHost, res.PhysOffset))
 }
 
 func isTrue(props []byte, name string) bool {

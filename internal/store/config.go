@@ -83,6 +83,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Arrival is told about every dispatched message (may be nil).
 	Arrival ArrivalListener
+	// TagsCode, if set, may replace a record's consume-queue tag code: the
+	// broker stores a delayed message's due time there, so a scheduler can
+	// read due times from the queue alone (as RocketMQ does for
+	// SCHEDULE_TOPIC_XXXX). ok=false keeps the TAGS hash.
+	TagsCode func(topic []byte, queueID int32, props []byte, storeTimestamp int64) (code int64, ok bool)
 }
 
 // ArrivalListener is told about each message the dispatcher adds to a

@@ -159,6 +159,11 @@ func (s *Store) dispatchRecord(r message.Record, phys int64, size int) error {
 		if len(tags) > 0 {
 			tagsCode = message.TagsHashCode(tags)
 		}
+		if hook := s.cfg.TagsCode; hook != nil {
+			if c, ok := hook(topic, r.QueueID(), r.Properties(), storeTs); ok {
+				tagsCode = c
+			}
+		}
 		if len(q.pending) == 0 {
 			dp.touched = append(dp.touched, q)
 		}

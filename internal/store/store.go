@@ -206,6 +206,17 @@ func (s *Store) put(msgs []message.Message) (PutResult, error) {
 	return out, nil
 }
 
+// Sync makes everything appended so far durable. The broker calls it before
+// persisting state that claims messages exist (delay progress), so under
+// ASYNC_FLUSH that state never outlives the messages after a power loss.
+func (s *Store) Sync() error {
+	if err := s.log.flushTo(s.log.appended.Load()); err != nil {
+		s.fail(err)
+		return err
+	}
+	return nil
+}
+
 // isCreateFailure tells a failed segment creation (nothing written, safe to
 // retry) from a failed write into a segment.
 func isCreateFailure(err error) bool {

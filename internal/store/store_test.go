@@ -298,3 +298,28 @@ func TestStoreTimestampsNeverGoBack(t *testing.T) {
 		t.Fatalf("store time went back: %d then %d", a.StoreTimestamp, b.StoreTimestamp)
 	}
 }
+
+func TestTagsCodeHook(t *testing.T) {
+	cfg := testConfig(vfs.NewMem())
+	cfg.TagsCode = func(topic []byte, q int32, props []byte, ts int64) (int64, bool) {
+		if string(topic) != "SCHED" {
+			return 0, false
+		}
+		return ts + int64(q+1)*1000, true
+	}
+	s := mustOpen(t, cfg)
+	defer s.Close()
+	r := mustPut(t, s, newMsg("SCHED", 2, "x", "TAGS", "A"))
+	mustPut(t, s, newMsg("T", 0, "y", "TAGS", "A"))
+	waitDispatched(t, s)
+	e, _ := s.cqs.get("SCHED", 2).entry(0)
+	if e.tagsCode != r.StoreTimestamp+3000 {
+		t.Fatalf("hooked tags code %d, want %d", e.tagsCode, r.StoreTimestamp+3000)
+	}
+	if e, _ := s.cqs.get("T", 0).entry(0); e.tagsCode != message.TagsHashCodeString("A") {
+		t.Fatalf("unhooked tags code %d", e.tagsCode)
+	}
+	if err := s.Sync(); err != nil || s.log.flushed.Load() != s.log.appended.Load() {
+		t.Fatalf("sync: %v", err)
+	}
+}
