@@ -48,6 +48,7 @@ func runServe(args []string, stderr io.Writer) error {
 	confPath := fs.String("c", "", "broker.conf (RocketMQ keys); flags override it")
 	var sets setFlags
 	fs.Var(&sets, "set", "override a broker.conf key: --set flushDiskType=SYNC_FLUSH (repeatable)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (off by default)")
 	var lf logFlags
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -57,6 +58,7 @@ func runServe(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	startPprof(*pprofAddr, log)
 	cfg, err := loadBroker(*confPath, sets, log)
 	if err != nil {
 		return err
@@ -110,6 +112,7 @@ func runBroker(args []string, stderr io.Writer) error {
 	nsAddr := fs.String("namesrv", "", "name servers, overriding namesrvAddr (host:port;host:port)")
 	var sets setFlags
 	fs.Var(&sets, "set", "override a broker.conf key (repeatable)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (off by default)")
 	var lf logFlags
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -119,6 +122,7 @@ func runBroker(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	startPprof(*pprofAddr, log)
 	cfg, err := loadBroker(*confPath, sets, log)
 	if err != nil {
 		return err
