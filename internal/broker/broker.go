@@ -31,6 +31,7 @@ type Broker struct {
 	clients *clientRegistry
 	holds   *pullHolds
 	sched   *scheduler
+	locks   *lockTable
 
 	storeHost netip.AddrPort
 	listener  net.Listener
@@ -57,7 +58,7 @@ func New(opts Options) (*Broker, error) {
 		return nil, fmt.Errorf("broker: %w", errNoStoreDir)
 	}
 	b := &Broker{cfg: c, log: opts.Logger, fs: opts.FS, now: opts.Now, listener: opts.Listener,
-		clients: newClientRegistry(), stop: make(chan struct{}), served: make(chan error, 1)}
+		clients: newClientRegistry(), locks: newLockTable(), stop: make(chan struct{}), served: make(chan error, 1)}
 	if b.log == nil {
 		b.log = slog.Default()
 	}
@@ -143,6 +144,12 @@ func (b *Broker) mux() *remoting.Mux {
 		protocol.DeleteSubscriptionGroup:          b.handleDeleteGroup,
 		protocol.QueryMessage:                     b.handleQueryMessage,
 		protocol.ConsumerSendMsgBack:              b.handleSendBack,
+		protocol.LockBatchMQ:                      b.handleLockBatch,
+		protocol.UnlockBatchMQ:                    b.handleUnlockBatch,
+		protocol.GetConsumeStats:                  b.handleGetConsumeStats,
+		protocol.GetConsumerConnectionList:        b.handleGetConsumerConnectionList,
+		protocol.QueryTopicConsumeByWho:           b.handleQueryTopicConsumeByWho,
+		protocol.InvokeBrokerToResetOffset:        b.handleResetOffset,
 		protocol.ViewMessageByID:                  b.handleViewMessageByID,
 	} {
 		m.Handle(code, h)

@@ -300,3 +300,47 @@ func (b *Broker) handleGetConsumerList(req *remoting.Request) *protocol.Command 
 	resp.Body = body.Marshal(body.ConsumerListBody{ConsumerIDList: ids})
 	return resp
 }
+
+// connection describes a group's online members (GET_CONSUMER_CONNECTION_LIST).
+func (r *clientRegistry) connection(group string) (consumerConnection, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.consumers[group]
+	if g == nil || len(g.channels) == 0 {
+		return consumerConnection{}, false
+	}
+	cc := consumerConnection{SubscriptionTable: make(map[string]body.SubscriptionData, len(g.subs)),
+		ConsumeType: g.consumeType, MessageModel: g.messageModel, ConsumeFromWhere: g.consumeFromWhere}
+	for _, c := range g.channels {
+		cc.ConnectionSet = append(cc.ConnectionSet, connectionInfo{ClientID: c.clientID, ClientAddr: c.conn.RemoteAddr().String(),
+			Language: c.language, Version: c.version})
+	}
+	sort.Slice(cc.ConnectionSet, func(i, j int) bool { return cc.ConnectionSet[i].ClientID < cc.ConnectionSet[j].ClientID })
+	for t, s := range g.subs {
+		cc.SubscriptionTable[t] = s.data
+	}
+	return cc, true
+}
+
+// groupsSubscribedTo lists online groups subscribed to topic.
+func (r *clientRegistry) groupsSubscribedTo(topic string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for name, g := range r.consumers {
+		if _, ok := g.subs[topic]; ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// groupConns returns the connections of a group's members.
+func (r *clientRegistry) groupConns(group string) []*remoting.Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if g := r.consumers[group]; g != nil {
+		return g.connsLocked()
+	}
+	return nil
+}

@@ -68,7 +68,7 @@ func (b *Broker) handleUpdateConsumerOffset(req *remoting.Request) *protocol.Com
 	if err := r.Err(); err != nil {
 		return req.Cmd.NewResponse(protocol.SystemError, err.Error())
 	}
-	b.offsets.commit(q.topic, group, q.queueID, off)
+	b.offsets.commit(q.topic, group, q.queueID, off, b.store.MaxOffset(q.topic, q.queueID), b.now())
 	return req.Cmd.NewResponse(protocol.Success, "")
 }
 

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/petrel-mq/petrel/internal/store/vfs"
 )
@@ -17,10 +18,24 @@ type offsetStore struct {
 	file    jsonFile
 	flushMu sync.Mutex // one save at a time, so an older table never wins
 
-	mu    sync.Mutex
-	table map[string]map[int32]int64
-	dirty bool
+	mu     sync.Mutex
+	table  map[string]map[int32]int64
+	resets map[string]offsetReset // by offsetKey, while clients apply a reset
+	dirty  bool
 }
+
+// offsetReset is an admin reset being applied by a group's clients: until
+// the deadline, commits above the reset offsets are the clients' stale
+// ones and are ignored.
+type offsetReset struct {
+	offsets map[int32]int64
+	until   time.Time
+}
+
+// resetWindow covers the Go client's way of applying a reset: it drops
+// its queues, keeps committing its old offsets for 10 s, then commits the
+// new ones.
+const resetWindow = 15 * time.Second
 
 type offsetFile struct {
 	OffsetTable map[string]map[string]int64 `json:"offsetTable"`
@@ -53,8 +68,44 @@ func (o *offsetStore) load() error {
 	return nil
 }
 
-// commit records offset for (topic, group, queue).
-func (o *offsetStore) commit(topic, group string, queueID int32, offset int64) {
+// commit records a client's offset for (topic, group, queue). An offset
+// never moves backwards through a commit: a lower one comes from a client
+// that lost the queue in a rebalance and committed late, and would make
+// the group consume again what it has consumed. The exception is a stored
+// offset past the queue's end (maxOffset; the queue lost data or was
+// re-created), which the client's lower offset corrects. While a reset is
+// being applied, commits above it are stale and ignored.
+func (o *offsetStore) commit(topic, group string, queueID int32, offset, maxOffset int64, now time.Time) {
+	k := offsetKey(topic, group)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if r, ok := o.resets[k]; ok {
+		if now.After(r.until) {
+			delete(o.resets, k)
+		} else if target, ok := r.offsets[queueID]; ok && offset > target {
+			return
+		}
+	}
+	m := o.table[k]
+	if m == nil {
+		m = make(map[int32]int64)
+		o.table[k] = m
+	}
+	old, had := m[queueID]
+	if had && offset < old && old <= maxOffset {
+		if _, resetting := o.resets[k]; !resetting {
+			return
+		}
+	}
+	if !had || old != offset {
+		m[queueID] = offset
+		o.dirty = true
+	}
+}
+
+// reset sets a group's offsets on a topic (an admin reset) and ignores
+// stale commits above them for resetWindow.
+func (o *offsetStore) reset(topic, group string, offsets map[int32]int64, now time.Time) {
 	k := offsetKey(topic, group)
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -63,10 +114,27 @@ func (o *offsetStore) commit(topic, group string, queueID int32, offset int64) {
 		m = make(map[int32]int64)
 		o.table[k] = m
 	}
-	if m[queueID] != offset {
-		m[queueID] = offset
-		o.dirty = true
+	for q, off := range offsets {
+		m[q] = off
 	}
+	if o.resets == nil {
+		o.resets = make(map[string]offsetReset)
+	}
+	o.resets[k] = offsetReset{offsets: offsets, until: now.Add(resetWindow)}
+	o.dirty = true
+}
+
+// topicsOf lists the topics a group has offsets for.
+func (o *offsetStore) topicsOf(group string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []string
+	for k := range o.table {
+		if t, g, ok := strings.Cut(k, "@"); ok && g == group {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // query returns the committed offset, or -1 if there is none.

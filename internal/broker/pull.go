@@ -70,7 +70,7 @@ func (b *Broker) handlePull(req *remoting.Request) *protocol.Command {
 	}
 	resp, notFound := b.executePull(pr)
 	if h.sysFlag&pullCommitOffset != 0 {
-		b.offsets.commit(h.topic, h.group, h.queueID, h.commitOffset)
+		b.offsets.commit(h.topic, h.group, h.queueID, h.commitOffset, b.store.MaxOffset(h.topic, h.queueID), b.now())
 	}
 	if notFound && h.sysFlag&pullSuspend != 0 {
 		hold := h.suspend
