@@ -46,7 +46,9 @@ type lockTable struct {
 	locks map[string]map[MessageQueue]*queueLock // by group
 }
 
-func newLockTable() *lockTable { return &lockTable{locks: make(map[string]map[MessageQueue]*queueLock)} }
+func newLockTable() *lockTable {
+	return &lockTable{locks: make(map[string]map[MessageQueue]*queueLock)}
+}
 
 // tryLock locks every free, own or expired queue for clientID and returns
 // the queues the client now holds.
