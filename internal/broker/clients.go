@@ -58,9 +58,19 @@ type groupChange struct {
 
 // heartbeat registers hb from conn and returns the consumer groups that
 // changed (a new member, or a topic added or removed).
+//
+// A heartbeat handled after its connection closed registers nothing: the
+// close already removed the connection (its Closed channel is closed
+// before the close is reported), and registering it again would leave a
+// member nobody can reach in the group until it expires.
 func (r *clientRegistry) heartbeat(conn *remoting.Conn, cmd *protocol.Command, hb *body.HeartbeatData, now time.Time) []groupChange {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	select {
+	case <-conn.Closed():
+		return nil
+	default:
+	}
 	ch := func() *clientChannel {
 		return &clientChannel{conn: conn, clientID: hb.ClientID, language: cmd.Language, version: cmd.Version, lastUpdate: now}
 	}
