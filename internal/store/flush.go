@@ -88,8 +88,8 @@ func (g *groupCommit) enqueue(w *flushWaiter) {
 	}
 }
 
-// awaitArrivals waits, at most maxWait, until n more waiters than are
-// queued now have arrived. After a sync releases n waiters, their
+// awaitArrivals waits, at most maxWait (the flusher passes the last sync's
+// duration), until n more waiters than are queued now have arrived. After a sync releases n waiters, their
 // goroutines usually append again at once; syncing before they do splits
 // the writers into two alternating cohorts, each sync covering half of them.
 func (g *groupCommit) awaitArrivals(n int, maxWait time.Duration, timer *time.Timer, stop <-chan struct{}) {
@@ -183,7 +183,7 @@ func (s *Store) runFlusher(g *groupCommit) {
 				break
 			}
 			if released > 1 {
-				g.awaitArrivals(released, min(took/2, 2*time.Millisecond), timer, s.stop)
+				g.awaitArrivals(released, min(took, 2*time.Millisecond), timer, s.stop)
 			}
 		}
 	}
