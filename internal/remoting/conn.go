@@ -192,6 +192,12 @@ func (c *Conn) closeAfterFlush() {
 // exit is deferred by both goroutines; the last one finishes the Conn.
 func (c *Conn) exit() {
 	c.shutdown()
+	c.exitKeepReading()
+}
+
+// exitKeepReading ends a goroutine without closing the connection (the
+// writer after a failed write, while the reader drains).
+func (c *Conn) exitKeepReading() {
 	if c.running.Add(-1) == 0 {
 		if c.cfg.onClose != nil {
 			c.cfg.onClose(c)
@@ -383,7 +389,14 @@ func (c *Conn) signalWriter() {
 
 // writeLoop writes whatever is queued, one batch per write call.
 func (c *Conn) writeLoop() {
-	defer c.exit()
+	readOn := false
+	defer func() {
+		if readOn {
+			c.exitKeepReading()
+		} else {
+			c.exit()
+		}
+	}()
 	for {
 		select {
 		case <-c.wsignal:
@@ -414,7 +427,7 @@ func (c *Conn) writeLoop() {
 				c.nc.SetWriteDeadline(time.Now().Add(c.cfg.idle))
 			}
 			if _, err := c.nc.Write(buf); err != nil {
-				c.writeFailed(err)
+				readOn = c.writeFailed(err)
 				return
 			}
 			if cap(buf) <= maxSpareBuffer {
@@ -426,10 +439,32 @@ func (c *Conn) writeLoop() {
 	}
 }
 
-func (c *Conn) writeFailed(err error) {
+// writeFailed decides what a failed write means. A stalled write (the
+// peer stopped reading) closes the connection. Any other failure usually
+// means the peer closed its end, possibly right after sending requests
+// that are still in our read buffer or in flight, such as a consumer's
+// last offset commits before it disconnects: then only the write side
+// closes (frames queued from now on are dropped) and the reader goes on
+// handling what arrives until the stream ends. It reports whether the
+// reader should go on.
+func (c *Conn) writeFailed(err error) bool {
 	select {
 	case <-c.closed:
+		return false
 	default:
-		c.log.Info("remoting: closing connection after a failed write", "err", err)
 	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.log.Info("remoting: closing connection after a stalled write", "err", err)
+		return false
+	}
+	c.log.Debug("remoting: write failed; reading on until the peer closes", "err", err)
+	c.wq.Lock()
+	c.wq.closed = true
+	c.wq.buf = nil
+	if c.wq.wait != nil {
+		close(c.wq.wait)
+		c.wq.wait = nil
+	}
+	c.wq.Unlock()
+	return true
 }

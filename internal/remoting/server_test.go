@@ -483,3 +483,27 @@ func TestMaxInFlightPausesReading(t *testing.T) {
 		t.Fatalf("%d handlers ran", n)
 	}
 }
+
+// TestRequestsBeforePeerCloseAreHandled: a peer that sends requests and
+// closes at once (a consumer's last offset commits on shutdown) makes our
+// replies fail; the requests it sent must still all be handled.
+func TestRequestsBeforePeerCloseAreHandled(t *testing.T) {
+	var handled atomic.Int64
+	ts := startServer(t, HandlerFunc(func(req *Request) *protocol.Command {
+		handled.Add(1)
+		return req.Cmd.NewResponse(protocol.Success, strings.Repeat("r", 64<<10)) // big replies fail sooner
+	}))
+	const rounds, perRound = 30, 20
+	for i := 0; i < rounds; i++ {
+		rc := dialRaw(t, ts.addr)
+		var cmds []*protocol.Command
+		for j := 0; j < perRound; j++ {
+			cmd := protocol.NewRequest(protocol.UpdateConsumerOffset, protocol.FieldsOf("n", fmt.Sprint(j)), nil)
+			cmd.Opaque = int32(j + 1)
+			cmds = append(cmds, cmd)
+		}
+		rc.send(t, cmds...)
+		rc.Close()
+	}
+	waitFor(t, "every request to be handled", func() bool { return handled.Load() == rounds*perRound })
+}
