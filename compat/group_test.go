@@ -1,0 +1,99 @@
+package compat
+
+import (
+	"fmt"
+	"maps"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/apache/rocketmq-client-go/v2/consumer"
+	"github.com/apache/rocketmq-client-go/v2/primitive"
+)
+
+// TestGroupForgetsConsumerClosedMidHeartbeat stops pull consumers of a
+// group right after their first rebalance, while the heartbeat the client
+// sends after a rebalance may still be in flight. A heartbeat the broker
+// handles after its connection closed must not register a member nobody
+// can reach: the next consumer of the group has to get every queue, not
+// share them with a ghost until the registry's 120 s expiry.
+func TestGroupForgetsConsumerClosedMidHeartbeat(t *testing.T) {
+	p := startPetrel(t)
+	const topic, group, queues, rounds = "Leaving", "LeavingGroup", 4, 40
+	createTopic(t, p, topic, queues)
+
+	for round := range rounds {
+		pc, err := consumer.NewPullConsumer(
+			consumer.WithNameServer(primitive.NamesrvAddr{p.NamesrvAddr}),
+			consumer.WithGroupName(group),
+			consumer.WithInstance(instanceName("leaving")),
+		)
+		if err != nil {
+			t.Fatalf("new pull consumer: %v", err)
+		}
+		if err := pc.Subscribe(topic, consumer.MessageSelector{Type: consumer.TAG, Expression: "*"}); err != nil {
+			t.Fatalf("subscribe: %v", err)
+		}
+		if err := pc.Start(); err != nil {
+			t.Fatalf("start: %v", err)
+		}
+		// The client heartbeats right after a rebalance changes its queues;
+		// shutting down the moment the queues appear races that heartbeat.
+		deadline := time.Now().Add(opTimeout)
+		for len(pc.GetConsumerRunningInfo(false).MQTable) == 0 {
+			if time.Now().After(deadline) {
+				pc.Shutdown()
+				t.Fatalf("round %d: the group's only live consumer got no queue within %v: the broker still "+
+					"counts consumers of earlier rounds whose connections closed", round, opTimeout)
+			}
+			runtime.Gosched()
+		}
+		pc.Shutdown()
+	}
+
+	in := newInbox()
+	c := startPushConsumer(t, p, group, topic, "*", in)
+	eventually(t, deliverTimeout, func() bool { return len(c.OwnedQueues(topic)) == queues }, func() string {
+		return fmt.Sprintf("the group's only live consumer owns queues %v of %d: the broker still counts a consumer "+
+			"whose connection closed (GET_CONSUMER_LIST_BY_GROUP lists a dead client id)", c.OwnedQueues(topic), queues)
+	})
+	all := bodies("leaving", 2*queues)
+	sendAllSync(t, newProducer(t, p), topic, all)
+	waitDelivered(t, in, all, "the group's only live consumer")
+}
+
+// TestShutdownOffsetCommitsAreKept checks the commits the Go client makes
+// as it shuts down: fire-and-forget UPDATE_CONSUMER_OFFSETs written just
+// before it closes the connection, while the broker may still be replying
+// to earlier requests on it. The broker must apply every request it
+// received, even once writing to that connection has failed. Each round a
+// new group's pull consumer polls and ACKs everything and shuts down; the
+// broker must then report the ACKed offsets.
+func TestShutdownOffsetCommitsAreKept(t *testing.T) {
+	p := startPetrel(t)
+	const topic, probeTopic, rounds = "Committed", "CommittedProbe", 60
+	createTopic(t, p, topic, 4)
+	createTopic(t, p, probeTopic, 1)
+	mqs, err := publishQueues(t, p, topic)
+	if err != nil {
+		t.Fatalf("route of %s: %v", topic, err)
+	}
+	all := bodies("committed", 20)
+	want := map[int]int64{}
+	for _, res := range sendAllSync(t, newProducer(t, p), topic, all) {
+		want[res.MessageQueue.QueueId]++ // a new topic: queue offsets start at 0
+	}
+
+	for round := range rounds {
+		group := fmt.Sprintf("CommittedGroup%d", round)
+		pollUntil(t, p, group, topic, newInbox(), all)
+		var got map[int]int64
+		eventually(t, deliverTimeout, func() bool {
+			got = committedOffsets(t, p, group, probeTopic, mqs)
+			return maps.Equal(got, want)
+		}, func() string {
+			return fmt.Sprintf("round %d: the broker reports offsets %v for %s; its pull consumer ACKed everything and "+
+				"committed %v as it shut down", round, got, group, want)
+		})
+	}
+}
