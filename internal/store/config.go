@@ -88,6 +88,12 @@ type Config struct {
 	// read due times from the queue alone (as RocketMQ does for
 	// SCHEDULE_TOPIC_XXXX). ok=false keeps the TAGS hash.
 	TagsCode func(topic []byte, queueID int32, props []byte, storeTimestamp int64) (code int64, ok bool)
+	// RetentionFloor, if set, returns a commit-log offset retention must
+	// keep: no segment ending above it is deleted, even when the disk is
+	// nearly full. The broker returns the oldest message it still has to
+	// deliver (a delayed message, a timer, an unresolved half message), so
+	// retention can never lose one; a full disk refuses writes instead.
+	RetentionFloor func() int64
 }
 
 // ArrivalListener is told about each message the dispatcher adds to a

@@ -195,6 +195,41 @@ func (s *Store) StoreTimeAt(topic string, queueID int32, offset int64) (int64, e
 	return s.log.storeTimestampAt(e.phys)
 }
 
+// QueueEntry is one consume-queue entry: where the message is and its tag
+// code (for scheduled messages, their due time).
+type QueueEntry struct {
+	QueueOffset int64
+	PhysOffset  int64
+	Size        int32
+	TagsCode    int64
+}
+
+// QueueEntries appends up to n entries of (topic, queueID) from queue
+// offset from, without reading the messages.
+func (s *Store) QueueEntries(topic string, queueID int32, from int64, n int, dst []QueueEntry) ([]QueueEntry, error) {
+	q := s.cqs.get(topic, queueID)
+	if q == nil || n <= 0 {
+		return dst, nil
+	}
+	var buf [64 * cqEntrySize]byte
+	for n > 0 && from < q.maxOffset.Load() {
+		b, err := q.readEntries(buf[:min(n, 64)*cqEntrySize], from)
+		if err != nil {
+			return dst, err
+		}
+		if len(b) == 0 {
+			break
+		}
+		for ; len(b) >= cqEntrySize; b = b[cqEntrySize:] {
+			e := getEntry(b)
+			dst = append(dst, QueueEntry{QueueOffset: from, PhysOffset: e.phys, Size: e.size, TagsCode: e.tagsCode})
+			from++
+			n--
+		}
+	}
+	return dst, nil
+}
+
 // PhysOffsetAt is the commit-log offset of the message at a queue offset.
 func (s *Store) PhysOffsetAt(topic string, queueID int32, offset int64) (int64, error) {
 	q := s.cqs.get(topic, queueID)

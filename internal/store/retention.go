@@ -71,6 +71,9 @@ func (s *Store) Clean() (CleanReport, error) {
 	defer s.ckptMu.Unlock()
 	files := s.log.files.list()
 	limit := s.lastCkD.Load() // records below are covered by the last checkpoint
+	if floor := s.cfg.RetentionFloor; floor != nil {
+		limit = min(limit, floor())
+	}
 	n := 0
 	for n < len(files)-1 && n < maxDeletePerRun && files[n].end() <= limit {
 		if expiredOnly {

@@ -173,3 +173,19 @@ func TestDeleteTopic(t *testing.T) {
 		t.Fatalf("Gone holds %d messages", len(msgs))
 	}
 }
+
+// TestRetentionFloor: segments holding messages the broker still has to
+// deliver survive even forcible cleaning.
+func TestRetentionFloor(t *testing.T) {
+	s, mem, clock := retentionStore(t)
+	defer s.Close()
+	files := s.log.files.list()
+	floor := files[2].start + 1 // a pending message in the third segment
+	s.cfg.RetentionFloor = func() int64 { return floor }
+	clock.Add(1000 * time.Hour)
+	mem.SetCapacity(usedBytes(t, mem) * 100 / 88)
+	rep, err := s.Clean()
+	if err != nil || rep.DeletedSegments != 2 || s.log.files.minOffset() != files[2].start {
+		t.Fatalf("clean with a floor: %+v %v", rep, err)
+	}
+}

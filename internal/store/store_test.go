@@ -323,3 +323,24 @@ func TestTagsCodeHook(t *testing.T) {
 		t.Fatalf("sync: %v", err)
 	}
 }
+
+func TestQueueEntries(t *testing.T) {
+	s := mustOpen(t, testConfig(vfs.NewMem()))
+	defer s.Close()
+	var want []PutResult
+	for i := 0; i < 150; i++ {
+		want = append(want, mustPut(t, s, newMsg("T", 0, "x", "TAGS", "A")))
+	}
+	waitDispatched(t, s)
+	got, err := s.QueueEntries("T", 0, 10, 100, nil)
+	if err != nil || len(got) != 100 || got[0].QueueOffset != 10 || got[0].PhysOffset != want[10].PhysOffset ||
+		got[99].QueueOffset != 109 || got[5].TagsCode != message.TagsHashCodeString("A") {
+		t.Fatalf("%d entries, %v", len(got), err)
+	}
+	if got, _ := s.QueueEntries("T", 0, 140, 100, nil); len(got) != 10 {
+		t.Fatalf("tail: %d", len(got))
+	}
+	if got, _ := s.QueueEntries("X", 0, 0, 10, nil); len(got) != 0 {
+		t.Fatal("unknown queue has entries")
+	}
+}
