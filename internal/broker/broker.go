@@ -31,6 +31,7 @@ type Broker struct {
 	clients *clientRegistry
 	holds   *pullHolds
 	sched   *scheduler
+	timers  *timerService
 	locks   *lockTable
 
 	storeHost netip.AddrPort
@@ -86,9 +87,11 @@ func New(opts Options) (*Broker, error) {
 	}
 	b.holds = newPullHolds(b)
 	b.sched = newScheduler(b, b.fs, metaDir(c)) // before the store: recovery reports arrivals
+	b.timers = newTimerService(b, b.fs, metaDir(c))
 	scfg := storeConfig(c, b.storeHost, b.fs, b.log, b.now)
 	scfg.Arrival = b
-	scfg.TagsCode = b.scheduleTagsCode
+	scfg.TagsCode = b.tagsCodeHook
+	scfg.RetentionFloor = b.retentionFloor
 	if b.store, err = store.Open(scfg); err != nil {
 		b.listener.Close()
 		return nil, fmt.Errorf("broker: %w", err)
@@ -98,7 +101,7 @@ func New(opts Options) (*Broker, error) {
 	b.topics = newTopicManager(b.fs, dir, nowMs)
 	b.groups = newGroupManager(b.fs, dir, c.AutoCreateSubscriptionGroup, nowMs)
 	b.offsets = newOffsetStore(b.fs, dir)
-	for _, load := range []func() error{func() error { return b.topics.load(c) }, b.groups.load, b.offsets.load, b.sched.load} {
+	for _, load := range []func() error{func() error { return b.topics.load(c) }, b.groups.load, b.offsets.load, b.sched.load, b.timers.load} {
 		if err := load(); err != nil {
 			b.store.Close()
 			b.listener.Close()
@@ -169,9 +172,18 @@ func (b *Broker) connState(c *remoting.Conn, s remoting.ConnState) {
 // and the scheduler hears of new delayed messages.
 func (b *Broker) Arrived(topic string, queueID int32, queueOffset, tagsCode, storeTs int64) {
 	b.holds.Arrived(topic, queueID, queueOffset, tagsCode, storeTs)
-	if topic == TopicSchedule {
+	switch topic {
+	case TopicSchedule:
 		b.sched.arrived(queueID)
+	case TopicTimer:
+		b.timers.arrived()
 	}
+}
+
+// retentionFloor is the store's RetentionFloor hook: the oldest message
+// still to be delivered by the scheduler or the timer service.
+func (b *Broker) retentionFloor() int64 {
+	return min(b.sched.pendingFloor(), b.timers.pendingFloor())
 }
 
 // Addr is the address the broker registers and clients dial.
@@ -189,6 +201,7 @@ func (b *Broker) Start() {
 	b.started = true
 	go func() { b.served <- b.server.Serve(b.listener) }()
 	b.sched.start()
+	b.timers.start()
 	b.registerNow()
 	b.every(b.cfg.RegisterNameServerPeriod, b.registerNow)
 	b.every(b.cfg.FlushConsumerOffsetInterval, func() {
@@ -250,6 +263,9 @@ func (b *Broker) shutdown(ctx context.Context) error {
 	if b.started {
 		if err := b.sched.close(); err != nil {
 			errs = append(errs, fmt.Errorf("stop delay scheduler: %w", err))
+		}
+		if err := b.timers.close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop timer service: %w", err))
 		}
 	}
 	if err := b.offsets.flush(); err != nil {

@@ -14,7 +14,7 @@ import (
 func storeErrorResponse(cmd *protocol.Command, err error) *protocol.Command {
 	code := protocol.SystemError
 	switch {
-	case errors.Is(err, store.ErrMessageIllegal):
+	case errors.Is(err, store.ErrMessageIllegal), errors.Is(err, errTimerIllegal):
 		code = protocol.MessageIllegal
 	case errors.Is(err, store.ErrDiskFull), errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
 		code = protocol.ServiceNotAvailable

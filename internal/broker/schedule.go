@@ -52,25 +52,62 @@ func divertToSchedule(m *message.Message, level int) {
 	m.QueueID = int32(level - 1)
 }
 
-// storeMessage stores m; a message with a delay level (and not a prepared
-// or rolled-back transaction record) waits in the schedule topic first.
+// storeMessage stores m. A message with a delay level waits in the
+// schedule topic first; one with a timer property (and no delay level,
+// which wins, as in RocketMQ 5) waits in the timer topic. Prepared and
+// rolled-back transaction records are never delayed.
 func (b *Broker) storeMessage(m *message.Message) (store.PutResult, error) {
 	t := message.TransactionType(m.SysFlag)
 	if t == message.TransactionNotType || t == message.TransactionCommitType {
 		if level := b.delayLevelOf(m.Properties); level > 0 {
+			m.Properties = message.AppendPropertiesWithout(nil, m.Properties, timerInputProperties...)
 			divertToSchedule(m, level)
+		} else if due, ok, err := b.timerDue(m.Properties, b.now().UnixMilli()); err != nil {
+			return store.PutResult{}, err
+		} else if ok && due > b.now().UnixMilli() {
+			divertToTimer(m, due)
 		}
 	}
 	return b.store.Put(m)
 }
 
-// scheduleTagsCode is the store's TagsCode hook: a schedule-topic entry's
-// tag code is its due time.
-func (b *Broker) scheduleTagsCode(topic []byte, queueID int32, _ []byte, storeTs int64) (int64, bool) {
-	if string(topic) != TopicSchedule || queueID < 0 || int(queueID) >= len(b.cfg.MessageDelayLevel) {
-		return 0, false
+// tagsCodeHook is the store's TagsCode hook: the tag code of a scheduled
+// message (delay level or timer) is its due time.
+func (b *Broker) tagsCodeHook(topic []byte, queueID int32, props []byte, storeTs int64) (int64, bool) {
+	switch string(topic) {
+	case TopicSchedule:
+		if queueID < 0 || int(queueID) >= len(b.cfg.MessageDelayLevel) {
+			return 0, false
+		}
+		return storeTs + b.cfg.MessageDelayLevel[queueID].Milliseconds(), true
+	case TopicTimer:
+		v, _ := message.LookupProperty(props, message.PropertyTimerOutMS)
+		due, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			return storeTs, true // deliver at once rather than never
+		}
+		return due, true
 	}
-	return storeTs + b.cfg.MessageDelayLevel[queueID].Milliseconds(), true
+	return 0, false
+}
+
+// pendingFloor is the commit-log offset of the oldest delayed message not
+// yet delivered (maxInt64 if none).
+func (s *scheduler) pendingFloor() int64 {
+	s.mu.Lock()
+	offsets := append([]int64(nil), s.offsets...)
+	s.mu.Unlock()
+	floor := maxInt64
+	for i, off := range offsets {
+		q := int32(i)
+		if off >= s.b.store.MaxOffset(TopicSchedule, q) {
+			continue
+		}
+		if phys, err := s.b.store.PhysOffsetAt(TopicSchedule, q, max(off, s.b.store.MinOffset(TopicSchedule, q))); err == nil {
+			floor = min(floor, phys)
+		}
+	}
+	return floor
 }
 
 // scheduler delivers delayed messages when they are due. One goroutine.

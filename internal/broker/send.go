@@ -85,11 +85,6 @@ func (b *Broker) handleSend(req *remoting.Request) *protocol.Command {
 	if _, ok := message.LookupProperty(props, message.PropertyTransactionPrepared); ok && isTrue(props, message.PropertyTransactionPrepared) {
 		return cmd.NewResponse(protocol.NoPermission, "transactional (half) messages are not supported by this broker yet")
 	}
-	for _, p := range []string{message.PropertyTimerDeliverMS, message.PropertyTimerDelaySec, message.PropertyTimerDelayMS} {
-		if _, ok := message.LookupProperty(props, p); ok {
-			return cmd.NewResponse(protocol.MessageIllegal, "exact-time delivery ("+p+") is not supported by this broker yet; use a delay level")
-		}
-	}
 	m := message.Message{
 		Topic:          h.topic,
 		QueueID:        h.queueID,
@@ -241,6 +236,11 @@ func (b *Broker) sendBatch(req *remoting.Request, h *sendHeader, tc body.TopicCo
 	}
 	if v, ok := message.LookupProperty(batchProps, message.PropertyDelayTimeLevel); ok && string(v) != "0" {
 		return cmd.NewResponse(protocol.MessageIllegal, "a batch cannot be delayed")
+	}
+	for _, p := range timerInputProperties {
+		if _, ok := message.LookupProperty(batchProps, p); ok {
+			return cmd.NewResponse(protocol.MessageIllegal, "a batch cannot be delayed ("+p+")")
+		}
 	}
 	if strings.HasPrefix(h.topic, RetryGroupTopicPrefix) {
 		return cmd.NewResponse(protocol.MessageIllegal, "a batch cannot be sent to a retry topic")

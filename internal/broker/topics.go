@@ -30,7 +30,7 @@ const (
 
 // notAllowedToSend are system topics a client may not write.
 var notAllowedToSend = map[string]bool{
-	TopicSchedule: true, TopicTransHalf: true, TopicTransOpHalf: true,
+	TopicSchedule: true, TopicTimer: true, TopicTransHalf: true, TopicTransOpHalf: true,
 	TopicTransCheckMax: true, TopicSelfTest: true, TopicOffsetMovedEvent: true,
 }
 
