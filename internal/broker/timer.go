@@ -2,7 +2,6 @@ package broker
 
 import (
 	"container/heap"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"path"
@@ -125,9 +124,8 @@ type timerService struct {
 
 	mu        sync.Mutex
 	heap      timerHeap
-	scanned   int64    // entries below are in the heap or done
-	watermark int64    // entries below are done
-	done      []uint64 // bitmap of done entries from watermark
+	scanned   int64   // entries below are in the heap or done
+	done      doneSet // delivered (or rolled) entries
 	dirty     bool
 	lastSaved time.Time
 
@@ -155,46 +153,12 @@ func (t *timerService) load() error {
 	if _, err := t.file.load(&f); err != nil {
 		return err
 	}
-	bits, err := base64.StdEncoding.DecodeString(f.Done)
+	d, err := decodeDoneSet(f.Watermark, f.Done)
 	if err != nil {
-		return fmt.Errorf("%s: bad bitmap: %w", t.file.path, err)
+		return fmt.Errorf("%s: %w", t.file.path, err)
 	}
-	t.watermark, t.scanned = f.Watermark, f.Watermark
-	t.done = make([]uint64, (len(bits)+7)/8)
-	for i, c := range bits {
-		t.done[i/8] |= uint64(c) << (8 * (i % 8))
-	}
+	t.done, t.scanned = d, d.watermark
 	return nil
-}
-
-func (t *timerService) isDoneLocked(off int64) bool {
-	if off < t.watermark {
-		return true
-	}
-	i := off - t.watermark
-	return int(i/64) < len(t.done) && t.done[i/64]&(1<<(i%64)) != 0
-}
-
-// markDoneLocked records an entry as done and advances the watermark past
-// the done prefix.
-func (t *timerService) markDoneLocked(off int64) {
-	i := off - t.watermark
-	if i < 0 {
-		return
-	}
-	for int(i/64) >= len(t.done) {
-		t.done = append(t.done, 0)
-	}
-	t.done[i/64] |= 1 << (i % 64)
-	t.dirty = true
-	shift := 0
-	for shift < len(t.done) && t.done[shift] == ^uint64(0) {
-		shift++
-	}
-	if shift > 0 {
-		t.done = append(t.done[:0], t.done[shift:]...)
-		t.watermark += int64(shift) * 64
-	}
 }
 
 func (t *timerService) arrived() {
@@ -257,7 +221,7 @@ func (t *timerService) scanNew() error {
 		rollAt := now.Add(t.rollWindow).UnixMilli()
 		t.mu.Lock()
 		for _, e := range entries {
-			if !t.isDoneLocked(e.QueueOffset) {
+			if !t.done.has(e.QueueOffset) {
 				heap.Push(&t.heap, timerEntry{due: min(e.TagsCode, rollAt), offset: e.QueueOffset})
 			}
 			from = e.QueueOffset + 1
@@ -314,7 +278,8 @@ func (t *timerService) deliverDue() int64 {
 				failed = true
 				continue
 			}
-			t.markDoneLocked(e.offset)
+			t.done.add(e.offset)
+			t.dirty = true
 		}
 		t.mu.Unlock()
 		if failed {
@@ -373,13 +338,7 @@ func (t *timerService) persist(force bool) error {
 		t.mu.Unlock()
 		return nil
 	}
-	bits := make([]byte, 8*len(t.done))
-	for i, w := range t.done {
-		for k := 0; k < 8; k++ {
-			bits[i*8+k] = byte(w >> (8 * k))
-		}
-	}
-	f := timerProgressFile{Watermark: t.watermark, Done: base64.StdEncoding.EncodeToString(bits)}
+	f := timerProgressFile{Watermark: t.done.watermark, Done: t.done.encode()}
 	t.dirty = false
 	t.mu.Unlock()
 	if err := t.b.store.Sync(); err != nil {
@@ -404,7 +363,7 @@ func (t *timerService) persist(force bool) error {
 // (math.MaxInt64 if none).
 func (t *timerService) pendingFloor() int64 {
 	t.mu.Lock()
-	wm := t.watermark
+	wm := t.done.watermark
 	t.mu.Unlock()
 	if wm >= t.b.store.MaxOffset(TopicTimer, 0) {
 		return maxInt64

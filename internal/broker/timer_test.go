@@ -110,11 +110,11 @@ func TestTimersOutOfOrder(t *testing.T) {
 		tb.b.timers.mu.Lock()
 		defer tb.b.timers.mu.Unlock()
 		for off := int64(0); off < n; off++ {
-			if !tb.b.timers.isDoneLocked(off) {
+			if !tb.b.timers.done.has(off) {
 				return false
 			}
 		}
-		return len(tb.b.timers.heap) == 0 && tb.b.timers.watermark == n/64*64
+		return len(tb.b.timers.heap) == 0 && tb.b.timers.done.watermark == n/64*64
 	})
 }
 
