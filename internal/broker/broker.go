@@ -32,6 +32,7 @@ type Broker struct {
 	holds   *pullHolds
 	sched   *scheduler
 	timers  *timerService
+	tx      *transactionService
 	locks   *lockTable
 
 	storeHost netip.AddrPort
@@ -88,6 +89,7 @@ func New(opts Options) (*Broker, error) {
 	b.holds = newPullHolds(b)
 	b.sched = newScheduler(b, b.fs, metaDir(c)) // before the store: recovery reports arrivals
 	b.timers = newTimerService(b, b.fs, metaDir(c))
+	b.tx = newTransactionService(b, b.fs, metaDir(c))
 	scfg := storeConfig(c, b.storeHost, b.fs, b.log, b.now)
 	scfg.Arrival = b
 	scfg.TagsCode = b.tagsCodeHook
@@ -101,7 +103,7 @@ func New(opts Options) (*Broker, error) {
 	b.topics = newTopicManager(b.fs, dir, nowMs)
 	b.groups = newGroupManager(b.fs, dir, c.AutoCreateSubscriptionGroup, nowMs)
 	b.offsets = newOffsetStore(b.fs, dir)
-	for _, load := range []func() error{func() error { return b.topics.load(c) }, b.groups.load, b.offsets.load, b.sched.load, b.timers.load} {
+	for _, load := range []func() error{func() error { return b.topics.load(c) }, b.groups.load, b.offsets.load, b.sched.load, b.timers.load, b.tx.load} {
 		if err := load(); err != nil {
 			b.store.Close()
 			b.listener.Close()
@@ -154,6 +156,7 @@ func (b *Broker) mux() *remoting.Mux {
 		protocol.QueryTopicConsumeByWho:           b.handleQueryTopicConsumeByWho,
 		protocol.InvokeBrokerToResetOffset:        b.handleResetOffset,
 		protocol.ViewMessageByID:                  b.handleViewMessageByID,
+		protocol.EndTransaction:                   b.handleEndTransaction,
 	} {
 		m.Handle(code, h)
 	}
@@ -181,9 +184,10 @@ func (b *Broker) Arrived(topic string, queueID int32, queueOffset, tagsCode, sto
 }
 
 // retentionFloor is the store's RetentionFloor hook: the oldest message
-// still to be delivered by the scheduler or the timer service.
+// still to be delivered by the scheduler or the timer service, or still
+// awaiting its transaction's end.
 func (b *Broker) retentionFloor() int64 {
-	return min(b.sched.pendingFloor(), b.timers.pendingFloor())
+	return min(b.sched.pendingFloor(), b.timers.pendingFloor(), b.tx.pendingFloor())
 }
 
 // Addr is the address the broker registers and clients dial.
@@ -202,6 +206,7 @@ func (b *Broker) Start() {
 	go func() { b.served <- b.server.Serve(b.listener) }()
 	b.sched.start()
 	b.timers.start()
+	b.tx.start()
 	b.registerNow()
 	b.every(b.cfg.RegisterNameServerPeriod, b.registerNow)
 	b.every(b.cfg.FlushConsumerOffsetInterval, func() {
@@ -266,6 +271,9 @@ func (b *Broker) shutdown(ctx context.Context) error {
 		}
 		if err := b.timers.close(); err != nil {
 			errs = append(errs, fmt.Errorf("stop timer service: %w", err))
+		}
+		if err := b.tx.close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop transaction checker: %w", err))
 		}
 	}
 	if err := b.offsets.flush(); err != nil {

@@ -354,3 +354,14 @@ func (r *clientRegistry) groupConns(group string) []*remoting.Conn {
 	}
 	return nil
 }
+
+// producerConns returns the connections of a producer group's members.
+func (r *clientRegistry) producerConns(group string) []*remoting.Conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*remoting.Conn
+	for _, ch := range r.producers[group] {
+		out = append(out, ch.conn)
+	}
+	return out
+}

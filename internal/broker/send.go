@@ -82,8 +82,9 @@ func (b *Broker) handleSend(req *remoting.Request) *protocol.Command {
 	if len(cmd.Body) > b.cfg.MaxMessageSize {
 		return cmd.NewResponse(protocol.MessageIllegal, fmt.Sprintf("the message body is %d bytes, more than maxMessageSize %d", len(cmd.Body), b.cfg.MaxMessageSize))
 	}
-	if _, ok := message.LookupProperty(props, message.PropertyTransactionPrepared); ok && isTrue(props, message.PropertyTransactionPrepared) {
-		return cmd.NewResponse(protocol.NoPermission, "transactional (half) messages are not supported by this broker yet")
+	half := isTrue(props, message.PropertyTransactionPrepared) || message.TransactionType(h.sysFlag) == message.TransactionPreparedType
+	if t := message.TransactionType(h.sysFlag); !half && t != message.TransactionNotType {
+		return cmd.NewResponse(protocol.MessageIllegal, fmt.Sprintf("sysFlag transaction type %d is the broker's to set; send a half message (TRAN_MSG=true) and END_TRANSACTION", t))
 	}
 	m := message.Message{
 		Topic:          h.topic,
@@ -100,6 +101,9 @@ func (b *Broker) handleSend(req *remoting.Request) *protocol.Command {
 	defer putPropsBuffer(buf)
 	*buf = b.storedProperties((*buf)[:0], props)
 	m.Properties = *buf
+	if half {
+		return b.sendHalf(req, &h, &m)
+	}
 	queueID := m.QueueID
 	res, err := b.storeMessage(&m)
 	if err != nil {
@@ -231,7 +235,7 @@ func (b *Broker) sendBatch(req *remoting.Request, h *sendHeader, tc body.TopicCo
 	if len(cmd.Body) > b.cfg.MaxMessageSize {
 		return cmd.NewResponse(protocol.MessageIllegal, fmt.Sprintf("the batch is %d bytes, more than maxMessageSize %d", len(cmd.Body), b.cfg.MaxMessageSize))
 	}
-	if message.TransactionType(h.sysFlag) != message.TransactionNotType {
+	if message.TransactionType(h.sysFlag) != message.TransactionNotType || isTrue(batchProps, message.PropertyTransactionPrepared) {
 		return cmd.NewResponse(protocol.MessageIllegal, "a batch cannot hold transactional messages")
 	}
 	if v, ok := message.LookupProperty(batchProps, message.PropertyDelayTimeLevel); ok && string(v) != "0" {

@@ -165,13 +165,13 @@ func delayAndTransactionKeys() []keySpec[Broker] {
 		msKey("timerPrecisionMs", func(b *Broker) *time.Duration { return &b.TimerPrecision }, 1, 60000,
 			"Accepted for compatibility and unused: petrel delivers a timer message at its exact due time, never rounded down (RocketMQ may deliver up to this much early)."),
 		msKey("transactionTimeOut", func(b *Broker) *time.Duration { return &b.TransactionTimeout }, 0, maxLongMillis,
-			"Milliseconds a half message waits before its first check-back. Not used yet: transactional messages are refused."),
+			"Milliseconds after it is stored that an unresolved half message gets its first check-back (CHECK_IMMUNITY_TIME_IN_SECONDS on the message overrides it)."),
 		intKey("transactionCheckMax", func(b *Broker) *int { return &b.TransactionCheckMax }, between(1, maxJavaInt),
-			"Check-backs before an unresolved half message is discarded. Not used yet."),
+			"Check-backs sent to a live producer before an unresolved half message is discarded to TRANS_CHECK_MAX_TIME_TOPIC."),
 		msKey("transactionCheckInterval", func(b *Broker) *time.Duration { return &b.TransactionCheckInterval }, 1, maxLongMillis,
-			"Milliseconds between check-back rounds. Not used yet."),
+			"Milliseconds between check-backs of one unresolved half message."),
 		boolKey("rejectTransactionMessage", func(b *Broker) *bool { return &b.RejectTransactionMessage },
-			"Refuse transactional (half) messages. Half messages are refused either way until transactions exist."),
+			"Refuse transactional (half) messages with NO_PERMISSION."),
 	}
 }
 
