@@ -32,6 +32,9 @@ var clientLeaks = []goleak.Option{
 	goleak.IgnoreAnyFunction("github.com/apache/rocketmq-client-go/v2/consumer.(*statsItemSet).init.func5"),
 	goleak.IgnoreAnyFunction("github.com/apache/rocketmq-client-go/v2/consumer.(*statsItemSet).init.func6"),
 	goleak.IgnoreTopFunction("github.com/patrickmn/go-cache.(*janitor).Run"),
+	// The transaction producer's check-back loop ranges over a channel its
+	// Shutdown never closes.
+	goleak.IgnoreAnyFunction("github.com/apache/rocketmq-client-go/v2/producer.(*transactionProducer).checkTransactionState"),
 }
 
 func TestMain(m *testing.M) {

@@ -82,6 +82,11 @@ type transactionService struct {
 	done      doneSet        // settled half offsets
 	opScanned int64          // op-queue entries below are reflected in done
 	checks    txCheckHeap    // lazily invalidated: an entry counts only if it matches pending's nextCheck
+	// senders is the last connection that sent a half message of each
+	// producer group: a check target before the group's producers
+	// heartbeat (the Go client does so only every 30 s, also after a
+	// broker restart).
+	senders map[string]*remoting.Conn
 	dirty     bool
 	lastSaved time.Time
 
@@ -97,7 +102,7 @@ type txStateFileData struct {
 
 func newTransactionService(b *Broker, fs vfs.FS, dir string) *transactionService {
 	return &transactionService{b: b, file: jsonFile{fs: fs, path: path.Join(dir, txStateFile)},
-		pending: make(map[int64]*pendingHalf), ending: make(map[int64]bool),
+		pending: make(map[int64]*pendingHalf), ending: make(map[int64]bool), senders: make(map[string]*remoting.Conn),
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), exit: make(chan struct{})}
 }
 
@@ -207,9 +212,13 @@ func (x *transactionService) storeHalf(m *message.Message, producerGroup string,
 	if err != nil {
 		return res, fmt.Errorf("read back the half message: %w", err)
 	}
+	p := x.newPending(res.QueueOffset, message.Record(rec), conn)
 	x.mu.Lock()
 	if !x.done.has(res.QueueOffset) && x.pending[res.QueueOffset] == nil {
-		x.addLocked(x.newPending(res.QueueOffset, message.Record(rec), conn))
+		x.addLocked(p)
+	}
+	if conn != nil {
+		x.senders[p.group] = conn
 	}
 	x.mu.Unlock()
 	x.wake()
@@ -339,15 +348,29 @@ func (x *transactionService) check(p *pendingHalf, now int64) {
 }
 
 // producerConns lists the connections a check for p may go to: the
-// group's producers in random order, then the one that sent the half.
+// group's heartbeating producers in random order, then the one that sent
+// the half, then the last one that sent a half of the group.
 func (x *transactionService) producerConns(p *pendingHalf) []*remoting.Conn {
 	conns := x.b.clients.producerConns(p.group)
 	rand.Shuffle(len(conns), func(i, j int) { conns[i], conns[j] = conns[j], conns[i] })
-	if p.conn != nil {
+	x.mu.Lock()
+	recent := x.senders[p.group]
+	x.mu.Unlock()
+	for _, c := range []*remoting.Conn{p.conn, recent} {
+		if c == nil {
+			continue
+		}
 		select {
-		case <-p.conn.Closed():
+		case <-c.Closed():
+			if c == recent {
+				x.mu.Lock()
+				if x.senders[p.group] == c {
+					delete(x.senders, p.group)
+				}
+				x.mu.Unlock()
+			}
 		default:
-			conns = append(conns, p.conn)
+			conns = append(conns, c)
 		}
 	}
 	return conns
