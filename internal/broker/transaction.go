@@ -86,7 +86,7 @@ type transactionService struct {
 	// producer group: a check target before the group's producers
 	// heartbeat (the Go client does so only every 30 s, also after a
 	// broker restart).
-	senders map[string]*remoting.Conn
+	senders   map[string]*remoting.Conn
 	dirty     bool
 	lastSaved time.Time
 
