@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -255,6 +256,11 @@ func (t *timerService) deliverDue() int64 {
 				break
 			}
 			batch = append(batch, heap.Pop(&t.heap).(timerEntry))
+		}
+		// Popping only shortens the slice: give back the memory of a
+		// burst of timers once most of it is delivered.
+		if c := cap(t.heap); c > 4096 && len(t.heap) < c/4 {
+			t.heap = slices.Clone(t.heap)
 		}
 		t.mu.Unlock()
 		if len(batch) == 0 {
