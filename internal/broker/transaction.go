@@ -173,7 +173,10 @@ func (x *transactionService) readQueue(topic string, from int64, fn func(off int
 
 // newPending describes a stored half message.
 func (x *transactionService) newPending(off int64, r message.Record, conn *remoting.Conn) *pendingHalf {
-	props := r.Properties()
+	return x.pendingOf(off, r.PhysicalOffset(), r.StoreTimestamp(), r.Properties(), conn)
+}
+
+func (x *transactionService) pendingOf(off, phys, storeTs int64, props []byte, conn *remoting.Conn) *pendingHalf {
 	group, _ := message.LookupProperty(props, message.PropertyProducerGroup)
 	wait := x.b.cfg.TransactionTimeout.Milliseconds()
 	if v, ok := message.LookupProperty(props, message.PropertyCheckImmunityTimeInSeconds); ok {
@@ -181,8 +184,7 @@ func (x *transactionService) newPending(off int64, r message.Record, conn *remot
 			wait = s * 1000
 		}
 	}
-	return &pendingHalf{offset: off, phys: r.PhysicalOffset(), storeTs: r.StoreTimestamp(), group: string(group),
-		nextCheck: r.StoreTimestamp() + wait, conn: conn}
+	return &pendingHalf{offset: off, phys: phys, storeTs: storeTs, group: string(group), nextCheck: storeTs + wait, conn: conn}
 }
 
 func (x *transactionService) addLocked(p *pendingHalf) {
@@ -208,11 +210,7 @@ func (x *transactionService) storeHalf(m *message.Message, producerGroup string,
 	if err != nil {
 		return res, err
 	}
-	rec, err := x.b.store.ReadMessage(res.PhysOffset, nil)
-	if err != nil {
-		return res, fmt.Errorf("read back the half message: %w", err)
-	}
-	p := x.newPending(res.QueueOffset, message.Record(rec), conn)
+	p := x.pendingOf(res.QueueOffset, res.PhysOffset, res.StoreTimestamp, m.Properties, conn)
 	x.mu.Lock()
 	if !x.done.has(res.QueueOffset) && x.pending[res.QueueOffset] == nil {
 		x.addLocked(p)
