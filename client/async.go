@@ -1,0 +1,161 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	"github.com/petrel-mq/petrel/internal/protocol"
+)
+
+// SendAsync sends msg without waiting for the answer: callback gets the
+// result or the error exactly once, on another goroutine. Many sends are
+// in flight at once on one connection (pipelining), at most
+// MaxAsyncInFlight per producer: SendAsync blocks while that many await
+// their answer, until ctx ends. Retries and timeouts are as for Send; ctx
+// bounds the whole send including retries. Close waits for the callbacks
+// of accepted sends.
+func (p *Producer) SendAsync(ctx context.Context, msg *Message, callback func(*SendResult, error)) error {
+	if !p.begin() {
+		return ErrClosed
+	}
+	out, err := p.prepare([]*Message{msg}, "")
+	if err != nil {
+		p.end()
+		return err
+	}
+	select {
+	case p.slots <- struct{}{}:
+	case <-ctx.Done():
+		p.end()
+		return ctx.Err()
+	}
+	s := &asyncSend{p: p, out: out, callback: callback}
+	s.ctx, s.cancel = context.WithTimeout(ctx, p.cfg.SendTimeout)
+	s.attempt()
+	return nil
+}
+
+// asyncSend is one SendAsync in progress; its attempts run one after the
+// other, the next started by the previous one's callback.
+type asyncSend struct {
+	p        *Producer
+	out      *outgoing
+	ctx      context.Context
+	cancel   context.CancelFunc
+	callback func(*SendResult, error)
+
+	attempts int
+	last     string // broker of the failed attempt
+	errs     []error
+	mq       MessageQueue
+	addr     string
+	start    time.Time
+}
+
+// attempt starts the next attempt; failures before the request is on the
+// wire (no route, a failed dial) move on to the next attempt at once.
+func (s *asyncSend) attempt() {
+	p := s.p
+	for {
+		s.attempts++
+		mq, addr, err := p.aim(s.ctx, s.out, s.last)
+		if err != nil {
+			s.errs = append(s.errs, err)
+			s.finish(nil) // no route: another attempt would find none either
+			return
+		}
+		s.mq, s.addr, s.start = mq, addr, time.Now()
+		conn, err := p.inst.rc.Conn(s.ctx, addr)
+		if err == nil {
+			conn.InvokeAsync(s.ctx, s.out.req, s.done)
+			return
+		}
+		err = &BrokerError{Op: protocol.RequestName(s.out.req.Code), Broker: mq.BrokerName, Addr: addr, Err: err}
+		p.faults.record(mq.BrokerName, time.Since(s.start), true)
+		if !s.failed(err) {
+			return
+		}
+	}
+}
+
+// done receives an attempt's response.
+func (s *asyncSend) done(resp *protocol.Command, err error) {
+	if err != nil {
+		err = &BrokerError{Op: protocol.RequestName(s.out.req.Code), Broker: s.mq.BrokerName, Addr: s.addr, Err: err}
+	}
+	res, err := s.p.result(s.out, s.mq, s.addr, resp, err)
+	s.p.faults.record(s.mq.BrokerName, time.Since(s.start), err != nil)
+	if err == nil {
+		res.Attempts = s.attempts
+		s.finish(res)
+		return
+	}
+	if s.failed(err) {
+		s.attempt()
+	}
+}
+
+// failed records a failed attempt and reports whether another follows;
+// if not, it finishes the send.
+func (s *asyncSend) failed(err error) bool {
+	s.errs = append(s.errs, err)
+	if s.attempts <= s.p.cfg.RetryTimes && retryable(s.ctx, err) {
+		s.last = s.mq.BrokerName
+		return true
+	}
+	s.finish(nil)
+	return false
+}
+
+// finish reports the outcome and releases the send's slot.
+func (s *asyncSend) finish(res *SendResult) {
+	s.cancel()
+	<-s.p.slots
+	if res != nil {
+		s.callback(res, nil)
+	} else {
+		s.callback(nil, &SendError{Topic: s.out.topic, Attempts: s.errs})
+	}
+	s.p.end()
+}
+
+// SendOneway sends msg and returns once it is written to the connection:
+// no answer is awaited, so nothing says whether the broker stored it
+// (RocketMQ's oneway mode, for logs and metrics that tolerate loss). Only
+// a failed connection is retried, on another broker.
+func (p *Producer) SendOneway(ctx context.Context, msg *Message) error {
+	if !p.begin() {
+		return ErrClosed
+	}
+	defer p.end()
+	out, err := p.prepare([]*Message{msg}, "")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.SendTimeout)
+	defer cancel()
+	var errs []error
+	last := ""
+	for attempt := 0; attempt <= p.cfg.RetryTimes; attempt++ {
+		mq, addr, err := p.aim(ctx, out, last)
+		if err != nil {
+			errs = append(errs, err)
+			break
+		}
+		conn, err := p.inst.rc.Conn(ctx, addr)
+		if err == nil {
+			err = conn.InvokeOneway(out.req)
+		}
+		if err == nil {
+			return nil
+		}
+		err = &BrokerError{Op: protocol.RequestName(out.req.Code), Broker: mq.BrokerName, Addr: addr, Err: err}
+		p.faults.record(mq.BrokerName, 0, true)
+		errs = append(errs, err)
+		if !retryable(ctx, err) {
+			break
+		}
+		last = mq.BrokerName
+	}
+	return &SendError{Topic: out.topic, Attempts: errs}
+}

@@ -1,0 +1,33 @@
+// Package client is petrel's Go client: producers (and, later, consumers)
+// speaking RocketMQ's remoting protocol, so they work with petrel and with
+// Apache RocketMQ brokers.
+//
+// A Producer sends synchronously (Send; several messages are one batch),
+// asynchronously with many requests in flight on one connection
+// (SendAsync), oneway (SendOneway), or in a transaction
+// (SendInTransaction). Every call takes a context; Close stops everything
+// the producer started and waits for it.
+//
+// # Sharing
+//
+// Producers and consumers of one process with the same client id
+// (ip@InstanceName) and name servers share a client instance: one route
+// cache refreshed every 30 s, one connection per broker, one heartbeat
+// every 30 s naming all their groups, and the handlers of requests brokers
+// send (transaction checks). The instance lives while any of them is open.
+//
+// # Reliability
+//
+// A send is retried like RocketMQ's clients retry it (RetryTimes, default
+// 2; on another broker when the topic has one) after a connection failure
+// or a code saying nothing was stored (SYSTEM_ERROR, SYSTEM_BUSY,
+// SERVICE_NOT_AVAILABLE, NO_PERMISSION, TOPIC_NOT_EXIST). The status of a
+// stored message is returned as it is: SendOK, or a status saying the
+// broker stored it but could not flush or replicate it in time. Errors are
+// *SendError values made of *BrokerError attempts, which name the broker
+// and the response code and remark; errors.Is matches ErrSystemBusy,
+// ErrMessageIllegal, context.DeadlineExceeded and the like.
+//
+// Brokers that fail are avoided for 30 s, and slow ones for a time that
+// grows with their latency, by the default RoundRobinSelector.
+package client
