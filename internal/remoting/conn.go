@@ -26,7 +26,7 @@ const (
 	maxQueuedBytes = 8 << 20
 	// maxSpareBuffer is the largest write buffer kept for reuse, so one
 	// large frame does not pin its memory for the connection's lifetime.
-	maxSpareBuffer = 256 << 10
+	maxSpareBuffer = 1 << 20
 )
 
 // connIDs numbers connections process-wide.
