@@ -134,8 +134,8 @@ func publishQueues(t testing.TB, p *Petrel, topic string) ([]*primitive.MessageQ
 }
 
 // Inbox records what a consumer's callback received. Its Handle method is
-// a push-consumer callback that always returns ConsumeSuccess (petrel does
-// not implement CONSUMER_SEND_MSG_BACK yet, so nothing may be retried).
+// a push-consumer callback that always returns ConsumeSuccess; tests of
+// retries use callbacks of their own.
 type Inbox struct {
 	mu     sync.Mutex
 	msgs   []*primitive.MessageExt
