@@ -24,8 +24,9 @@ const (
 	// maxQueuedBytes is how much may wait for the writer before senders
 	// block: backpressure against a peer that does not read.
 	maxQueuedBytes = 8 << 20
-	// maxSpareBuffer is the largest write buffer kept for reuse, so one
-	// large frame does not pin its memory for the connection's lifetime.
+	// maxSpareBuffer is the largest write buffer always kept for reuse, so
+	// one large frame does not pin its memory for the connection's
+	// lifetime; larger ones are kept only while they are well used.
 	maxSpareBuffer = 1 << 20
 )
 
@@ -410,7 +411,11 @@ func (c *Conn) writeLoop() {
 				return
 			}
 			buf := c.wq.buf
-			c.wq.buf, c.wq.spare = c.wq.spare[:0], nil
+			if len(buf) > 0 {
+				// Swap in the spare; an empty queue keeps its buffer, so
+				// neither is lost to an idle round.
+				c.wq.buf, c.wq.spare = c.wq.spare[:0], nil
+			}
 			flushed := c.wq.flush && len(buf) == 0
 			if c.wq.wait != nil {
 				close(c.wq.wait)
@@ -430,7 +435,10 @@ func (c *Conn) writeLoop() {
 				readOn = c.writeFailed(err)
 				return
 			}
-			if cap(buf) <= maxSpareBuffer {
+			// A buffer above maxSpareBuffer is kept while the batches
+			// still fill a sixteenth of it (a pipelining client), and
+			// dropped once the load falls.
+			if cap(buf) <= maxSpareBuffer || len(buf) >= cap(buf)/16 {
 				c.wq.Lock()
 				c.wq.spare = buf[:0]
 				c.wq.Unlock()

@@ -18,6 +18,32 @@ var opaques atomic.Int32
 type call struct {
 	opaque int32
 	ch     chan callResult // capacity 1: completing never blocks
+	// async is set for InvokeAsync's calls, which are completed by whoever
+	// takes them from pending (a response, the close, the context) instead
+	// of a goroutine waiting on ch for the whole round trip.
+	async *asyncCall
+}
+
+// asyncCall is the completion of an InvokeAsync call.
+type asyncCall struct {
+	conn *Conn
+	code int32
+	cb   func(*protocol.Command, error)
+	stop func() bool // stops the context watch
+}
+
+// complete runs the callback on its own goroutine; exactly one party calls
+// it, the one that removed the call from pending.
+func (a *asyncCall) complete(res callResult) {
+	a.stop()
+	go func() {
+		defer a.conn.cfg.tracker.done()
+		if res.err != nil {
+			a.cb(nil, a.conn.invokeError(a.code, res.err))
+			return
+		}
+		a.cb(res.resp, nil)
+	}()
 }
 
 type callResult struct {
@@ -44,23 +70,37 @@ func (c *Conn) Invoke(ctx context.Context, req *protocol.Command) (*protocol.Com
 
 // InvokeAsync sends req like Invoke and calls cb exactly once, on another
 // goroutine, with the response or the error. The request is written before
-// InvokeAsync returns, so requests keep their order on the wire.
+// InvokeAsync returns, so requests keep their order on the wire. No
+// goroutine waits for the response: a pipelining producer may have
+// thousands in flight.
 func (c *Conn) InvokeAsync(ctx context.Context, req *protocol.Command, cb func(*protocol.Command, error)) {
 	if !c.cfg.tracker.add() {
 		err := c.invokeError(req.Code, ErrConnClosed)
 		go cb(nil, err)
 		return
 	}
-	cl, err := c.send(ctx, req)
-	code := req.Code
-	go func() {
-		defer c.cfg.tracker.done()
-		if err != nil {
-			cb(nil, err)
-			return
+	a := &asyncCall{conn: c, code: req.Code, cb: cb}
+	cl := &call{async: a}
+	// The watch is set before the call is registered, so whoever completes
+	// it (after taking it from pending, under the lock register also
+	// takes) sees stop; a watch firing first finds nothing to take.
+	a.stop = context.AfterFunc(ctx, func() {
+		if c.unregister(cl) {
+			a.complete(callResult{err: ctx.Err()})
 		}
-		cb(c.wait(ctx, code, cl))
-	}()
+	})
+	if err := c.register(cl); err != nil {
+		a.complete(callResult{err: err})
+		return
+	}
+	out := *req
+	out.Opaque = cl.opaque
+	out.Flag = req.Flag &^ (protocol.FlagResponse | protocol.FlagOneway)
+	if err := c.enqueue(ctx, &out); err != nil {
+		if c.unregister(cl) {
+			a.complete(callResult{err: err})
+		}
+	}
 }
 
 // InvokeOneway sends req with the ONEWAY flag: the peer sends no response.
@@ -155,6 +195,10 @@ func (c *Conn) deliver(resp *protocol.Command) {
 		delete(c.pend.calls, resp.Opaque)
 	}
 	c.pend.Unlock()
+	if cl != nil && cl.async != nil {
+		cl.async.complete(callResult{resp: resp})
+		return
+	}
 	if cl == nil {
 		// Late replies to timed-out calls, replies to requests the peer
 		// thought were oneway: the Go client drops these too.
@@ -174,6 +218,10 @@ func (c *Conn) failPending() {
 	c.pend.calls, c.pend.parked = nil, nil
 	c.pend.Unlock()
 	for _, cl := range pending {
+		if cl.async != nil {
+			cl.async.complete(callResult{err: ErrConnClosed})
+			continue
+		}
 		cl.ch <- callResult{err: ErrConnClosed}
 	}
 	for req := range parked {

@@ -507,3 +507,40 @@ func TestRequestsBeforePeerCloseAreHandled(t *testing.T) {
 	}
 	waitFor(t, "every request to be handled", func() bool { return handled.Load() == rounds*perRound })
 }
+
+// TestInvokeAsyncEndsWithContextOrClose: an async call whose context ends
+// while the peer holds it fails with the context's error, and one pending
+// when the connection closes fails with ErrConnClosed.
+func TestInvokeAsyncEndsWithContextOrClose(t *testing.T) {
+	checkNoLeaks(t)
+	g := newGate()
+	mux := NewMux()
+	mux.Handle(protocol.SendMessage, g)
+	srv := startServer(t, mux)
+	client, _ := newTestClient(t, ClientOptions{})
+
+	results := make(chan error, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	client.InvokeAsync(ctx, srv.addr, protocol.NewRequest(protocol.SendMessage, nil, nil), func(_ *protocol.Command, err error) {
+		results <- err
+	})
+	recv(t, g.entered, "the held request")
+	cancel()
+	if err := recv(t, results, "the cancelled call's callback"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled call: %v, want context.Canceled", err)
+	}
+
+	client.InvokeAsync(context.Background(), srv.addr, protocol.NewRequest(protocol.SendMessage, nil, nil), func(_ *protocol.Command, err error) {
+		results <- err
+	})
+	recv(t, g.entered, "the second held request")
+	conn, err := client.Conn(ctxTimeout(t), srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if err := recv(t, results, "the closed call's callback"); !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("call on a closed connection: %v, want ErrConnClosed", err)
+	}
+	close(g.release)
+}
