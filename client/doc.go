@@ -1,6 +1,6 @@
-// Package client is petrel's Go client: producers (and, later, consumers)
-// speaking RocketMQ's remoting protocol, so they work with petrel and with
-// Apache RocketMQ brokers.
+// Package client is petrel's Go client: producers, push and pull consumers
+// and an admin client speaking RocketMQ's remoting protocol, so they work
+// with petrel and with Apache RocketMQ brokers.
 //
 // A Producer sends synchronously (Send; several messages are one batch),
 // asynchronously with many requests in flight on one connection
@@ -30,4 +30,16 @@
 //
 // Brokers that fail are avoided for 30 s, and slow ones for a time that
 // grows with their latency, by the default RoundRobinSelector.
+//
+// # Consumers
+//
+// A PushConsumer pulls the queues allocated to it (long polling, one
+// goroutine per queue) and calls its listener: concurrently, or in queue
+// order holding the queue's broker lock. A message is committed only once
+// it and every message before it in its queue are done; failed messages
+// go back to the broker for a delayed retry and, after MaxReconsumeTimes,
+// to the group's dead-letter queue. Queues are allocated like the Java
+// client allocates them, so mixed groups agree. A PullConsumer reads
+// assigned queues at the pace of Poll and commits on request; Admin
+// manages topics, groups and offsets and looks messages up.
 package client

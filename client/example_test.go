@@ -142,3 +142,108 @@ func ExampleProducer_SendInTransaction() {
 	}
 	fmt.Println(res.MsgID, res.State)
 }
+
+func ExamplePushConsumer() {
+	c, err := client.NewPushConsumer(client.PushConsumerConfig{
+		Config:      client.Config{NameServers: nameServers},
+		Group:       "billing",
+		ConsumeFrom: client.ConsumeFromFirstOffset,
+		Listener: func(ctx context.Context, msgs []*client.MessageExt) client.ConsumeResult {
+			for _, m := range msgs {
+				if err := charge(ctx, m.Body); err != nil {
+					// Sent back to the broker and redelivered later (10 s,
+					// 30 s, 1 min, ...); after 16 attempts it goes to
+					// %DLQ%billing.
+					return client.ReconsumeLater
+				}
+			}
+			return client.ConsumeSuccess
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.Subscribe("OrderCreated", "paid || refunded"); err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	// ... until shutdown: Close waits for listener calls in progress and
+	// commits the offsets consumed.
+	defer c.Close()
+}
+
+func ExamplePushConsumer_orderly() {
+	c, err := client.NewPushConsumer(client.PushConsumerConfig{
+		Config: client.Config{NameServers: nameServers},
+		Group:  "ledger",
+		// Each queue's messages in order, one call at a time; messages sent
+		// with a ShardingKey and HashSelector share a queue per key.
+		Orderly: func(ctx context.Context, msgs []*client.MessageExt) client.ConsumeResult {
+			if err := apply(ctx, msgs[0].Body); err != nil {
+				return client.SuspendCurrentQueueAMoment // retried in place
+			}
+			return client.ConsumeSuccess
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.Subscribe("AccountEvents", "*")
+	if err := c.Start(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+}
+
+func ExamplePullConsumer() {
+	c, err := client.NewPullConsumer(client.PullConsumerConfig{
+		Config: client.Config{NameServers: nameServers},
+		Group:  "exporter",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	queues, err := c.Queues(ctx, "OrderCreated")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := c.Assign(ctx, "*", queues...); err != nil {
+		log.Fatal(err)
+	}
+	for {
+		msgs, err := c.Poll(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, m := range msgs {
+			fmt.Println(m.Queue, m.QueueOffset, len(m.Body))
+		}
+		if err := c.Commit(ctx); err != nil {
+			log.Print(err)
+		}
+	}
+}
+
+func ExampleAdmin_ConsumeStats() {
+	a, err := client.NewAdmin(client.Config{NameServers: nameServers})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	stats, err := a.ConsumeStats(context.Background(), "billing", "OrderCreated")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range stats {
+		fmt.Printf("%s lag %d\n", s.Queue, s.Lag)
+	}
+}
+
+func charge(context.Context, []byte) error { return nil }
+func apply(context.Context, []byte) error  { return nil }

@@ -177,6 +177,8 @@ func newInstance(cfg Config, clientID, key string) *instance {
 	// Requests brokers send to clients. Consumers add theirs here
 	// (NOTIFY_CONSUMER_IDS_CHANGED, GET_CONSUMER_RUNNING_INFO, ...).
 	in.mux.HandleFunc(protocol.CheckTransactionState, in.handleCheckTransaction)
+	in.mux.HandleFunc(protocol.NotifyConsumerIDsChanged, in.handleNotifyConsumerIDsChanged)
+	in.mux.HandleFunc(protocol.ResetConsumerClientOffset, in.handleResetConsumerClientOffset)
 	in.rc = remoting.NewClient(remoting.ClientOptions{Handler: in.mux, Logger: in.log})
 	return in
 }

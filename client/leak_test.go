@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"runtime"
 	"strconv"
 	"testing"
@@ -65,4 +66,57 @@ func settled(t *testing.T, wantG int, wantHeap uint64) (int, uint64) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestConsumerStartCloseLeaksNothing starts a push consumer (heartbeat,
+// rebalance, pull loops held by the broker's long polling), waits for it
+// to own its queues and closes it, 300 times; a pull consumer and an admin
+// client go the same way. Goroutines and heap must come back to the
+// baseline.
+func TestConsumerStartCloseLeaksNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("300 consumers")
+	}
+	c := testserver.Start(t, testserver.Options{})
+	c.CreateTopic("LeakC", 2)
+	cfg := Config{NameServers: []string{c.NamesrvAddr}, InstanceName: "leakc", Logger: quietLogger()}
+	cycle := func() {
+		pc, err := NewPushConsumer(PushConsumerConfig{Config: cfg, Group: "leakc",
+			Listener: func(context.Context, []*MessageExt) ConsumeResult { return ConsumeSuccess }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pc.Subscribe("LeakC", "*"); err != nil {
+			t.Fatal(err)
+		}
+		if err := pc.Start(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+		testserver.Eventually(t, 10*time.Second, func() bool { return len(topicQueues(pc.Assignment(), "LeakC")) == 2 })
+		if err := pc.Close(); err != nil {
+			t.Fatal(err)
+		}
+		pull, err := NewPullConsumer(PullConsumerConfig{Config: cfg, Group: "leakp"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pull.Assign(testCtx(t), "*", MessageQueue{Topic: "LeakC", BrokerName: "broker-0"}); err != nil {
+			t.Fatal(err)
+		}
+		pull.Close()
+		a, err := NewAdmin(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Route(testCtx(t), "LeakC"); err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+	}
+	cycle()
+	goroutines, heap := settled(t, -1, 0)
+	for range 300 {
+		cycle()
+	}
+	settled(t, goroutines, heap)
 }
