@@ -38,6 +38,12 @@ type Message struct {
 	ShardingKey string
 	// Flag is an application flag stored verbatim.
 	Flag int32
+	// ID, if set, is the message's unique id (UNIQ_KEY) instead of a fresh
+	// one per send: a message resent under the id it was first given (from
+	// an outbox row or the spool) is one message to consumers that
+	// deduplicate by id. NewMessageID makes one. Delivered messages carry
+	// theirs in MessageExt.MsgID, not here.
+	ID string
 }
 
 // NewMessage returns a message for topic with body.
@@ -147,6 +153,9 @@ var systemProperties = map[string]bool{
 	message.PropertyProducerGroup: true,
 }
 
+// maxIDLength bounds Message.ID (generated ids are 32 characters).
+const maxIDLength = 128
+
 // validate checks a message before it is sent.
 func (m *Message) validate(maxSize int) error {
 	if m == nil {
@@ -160,6 +169,9 @@ func (m *Message) validate(maxSize int) error {
 	}
 	if len(m.Body) > maxSize {
 		return fmt.Errorf("%w: the body is %d bytes, more than %d", ErrInvalidMessage, len(m.Body), maxSize)
+	}
+	if len(m.ID) > maxIDLength || strings.ContainsAny(m.ID, "\x01\x02") {
+		return fmt.Errorf("%w: the id is longer than %d bytes or contains a separator", ErrInvalidMessage, maxIDLength)
 	}
 	if m.DelayLevel < 0 {
 		return fmt.Errorf("%w: delay level %d is negative", ErrInvalidMessage, m.DelayLevel)

@@ -55,6 +55,9 @@ type ProducerConfig struct {
 	// TransactionListener runs local transactions and answers brokers'
 	// check-backs; SendInTransaction needs it.
 	TransactionListener TransactionListener
+	// Spool, if set, keeps Send accepting messages while no name server or
+	// broker answers: see SpoolConfig.
+	Spool *SpoolConfig
 }
 
 // Producer sends messages. It is safe for concurrent use. Close it to stop
@@ -76,6 +79,7 @@ type Producer struct {
 	closing  context.Context
 	stopAll  context.CancelFunc
 	inflight sync.WaitGroup // sends (sync, async, transactional) not finished
+	spool    *producerSpool // nil without ProducerConfig.Spool
 }
 
 // NewProducer returns a started producer. It dials nothing until the first
@@ -118,9 +122,21 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 		slots:    make(chan struct{}, cfg.MaxAsyncInFlight),
 	}
 	p.closing, p.stopAll = context.WithCancel(context.Background())
+	if cfg.Spool != nil {
+		if err := p.openSpool(); err != nil {
+			inst.release()
+			return nil, err
+		}
+	}
 	if err := inst.addProducer(p); err != nil {
+		if p.spool != nil {
+			p.spool.disk.close()
+		}
 		inst.release()
 		return nil, err
+	}
+	if p.spool != nil {
+		p.startSpool()
 	}
 	return p, nil
 }
@@ -142,6 +158,7 @@ func (p *Producer) Close() error {
 	p.life.Unlock()
 	p.stopAll()
 	p.inflight.Wait()
+	p.closeSpool()
 	p.inst.removeProducer(p.cfg.Group)
 	p.inst.release()
 	return nil
@@ -163,14 +180,17 @@ func (p *Producer) end() { p.inflight.Done() }
 // SendStatus is how durable a stored message is.
 type SendStatus int
 
-// Send statuses (RocketMQ's SendStatus). Every status means the broker
-// stored the message; only SendOK means it is as durable as the broker is
-// configured to make it.
+// Send statuses (RocketMQ's SendStatus, and SendSpooled). Every status but
+// SendSpooled means the broker stored the message; only SendOK means it is
+// as durable as the broker is configured to make it. SendSpooled means no
+// broker answered and the message is in the producer's spool
+// (ProducerConfig.Spool), to be sent later under the same MsgID.
 const (
 	SendOK SendStatus = iota
 	SendFlushDiskTimeout
 	SendFlushSlaveTimeout
 	SendSlaveNotAvailable
+	SendSpooled
 )
 
 // String returns RocketMQ's name of the status.
@@ -184,6 +204,8 @@ func (s SendStatus) String() string {
 		return "FLUSH_SLAVE_TIMEOUT"
 	case SendSlaveNotAvailable:
 		return "SLAVE_NOT_AVAILABLE"
+	case SendSpooled:
+		return "SPOOLED"
 	}
 	return fmt.Sprintf("SendStatus(%d)", int(s))
 }

@@ -16,7 +16,8 @@ import (
 // attempt is retried (RetryTimes) on another broker when the topic has
 // one; the whole send is bounded by SendTimeout or ctx, whichever ends
 // first. The status says how durable the stored message is; an error is a
-// *SendError whose attempts are *BrokerErrors.
+// *SendError whose attempts are *BrokerErrors. With ProducerConfig.Spool,
+// a send no server answered is spooled instead: status SendSpooled.
 func (p *Producer) Send(ctx context.Context, msgs ...*Message) (*SendResult, error) {
 	if !p.begin() {
 		return nil, ErrClosed
@@ -25,6 +26,9 @@ func (p *Producer) Send(ctx context.Context, msgs ...*Message) (*SendResult, err
 	out, err := p.prepare(msgs, "")
 	if err != nil {
 		return nil, err
+	}
+	if p.spool != nil {
+		return p.sendOrSpool(ctx, msgs, out)
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.SendTimeout)
 	defer cancel()
@@ -67,7 +71,7 @@ func (p *Producer) prepare(msgs []*Message, group string, extraProps ...string) 
 		payload = first.Body
 	)
 	if len(msgs) == 1 {
-		out.ids = uniqIDGen.next()
+		out.ids = idOf(first)
 		props = first.appendProperties(make([]byte, 0, 128), out.ids, extraProps...)
 		if p.cfg.CompressOver > 0 && len(first.Body) >= p.cfg.CompressOver {
 			payload = deflate(first.Body)
@@ -111,6 +115,14 @@ func (p *Producer) prepare(msgs []*Message, group string, extraProps ...string) 
 	return out, nil
 }
 
+// idOf returns the message's UNIQ_KEY: its own ID or a fresh one.
+func idOf(m *Message) string {
+	if m.ID != "" {
+		return m.ID
+	}
+	return uniqIDGen.next()
+}
+
 // batchBody encodes a batch: one topic, no delays, every item with its
 // own UNIQ_KEY (as the Java client does; the Go client sets none).
 func (p *Producer) batchBody(msgs []*Message) ([]byte, string, error) {
@@ -129,7 +141,7 @@ func (p *Producer) batchBody(msgs []*Message) ([]byte, string, error) {
 	buf := make([]byte, 0, size)
 	var props []byte
 	for i, m := range msgs {
-		ids[i] = uniqIDGen.next()
+		ids[i] = idOf(m)
 		props = m.appendProperties(props[:0], ids[i])
 		if len(props) > message.MaxPropertiesLength {
 			return nil, "", fmt.Errorf("%w: message %d's properties are %d bytes, more than %d", ErrInvalidMessage, i, len(props), message.MaxPropertiesLength)

@@ -44,6 +44,11 @@ func newUniqIDs() *uniqIDs {
 
 const hexUpper = "0123456789ABCDEF"
 
+// NewMessageID returns a new unique message id (UNIQ_KEY) in the layout
+// the producer gives messages, for Message.ID: fixing the id before the
+// first send attempt lets every resend carry it.
+func NewMessageID() string { return uniqIDGen.next() }
+
 // next returns a new id.
 func (g *uniqIDs) next() string {
 	now := time.Now()
