@@ -30,6 +30,8 @@ func ids(qs []MessageQueue) string {
 func TestAllocateAveragelyMatchesJava(t *testing.T) {
 	b := queuesOf("b", 8)
 	two := append(queuesOf("broker-b", 2), queuesOf("broker-a", 2)...) // unsorted on purpose
+	eleven := queuesOf("b", 11)
+	slices.Reverse(eleven) // unsorted on purpose; as strings "10" would sort before "2"
 	for _, tc := range []struct {
 		name   string
 		queues []MessageQueue
@@ -48,6 +50,8 @@ func TestAllocateAveragelyMatchesJava(t *testing.T) {
 			map[string]string{"c1": "b#0 ", "c10": "b#1 ", "c2": "b#2 "}},
 		{"queues sort by broker then id", two, []string{"192.168.0.2@2", "192.168.0.1@1"},
 			map[string]string{"192.168.0.1@1": "broker-a#0 broker-a#1 ", "192.168.0.2@2": "broker-b#0 broker-b#1 "}},
+		{"queue ids sort as numbers", eleven, []string{"c1", "c0"},
+			map[string]string{"c0": "b#0 b#1 b#2 b#3 b#4 b#5 ", "c1": "b#6 b#7 b#8 b#9 b#10 "}},
 		{"not a member", b, []string{"c0"}, map[string]string{"stranger": ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,8 +4,14 @@
 // v2.1.2), so what they prove is what an unchanged RocketMQ application sees.
 //
 // It is a separate module so the broker's module never depends on the
-// official client, and it imports none of petrel's packages: the binary is
-// the only thing under test.
+// official client. The binary is what is under test: the only petrel
+// package the suite imports is the public client package
+// (github.com/petrel-mq/petrel/client, through a replace of the parent
+// module), for the test in which petrel's client and the official client
+// are members of one consumer group and must split its queues. Requiring
+// the parent module lifts a few of the official client's indirect
+// dependencies (google/uuid, go.uber.org/atomic, golang.org/x/sys) to the
+// versions the parent module uses.
 //
 // Run it from this directory:
 //
