@@ -44,6 +44,7 @@ type Cluster struct {
 	Brokers []*Broker
 
 	tb       testing.TB
+	log      *slog.Logger
 	ns       *namesrv.Namesrv
 	nsServer *remoting.Server
 	raw      *remoting.Client
@@ -82,7 +83,7 @@ func Start(tb testing.TB, opts Options) *Cluster {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := &Cluster{tb: tb, NamesrvAddr: nsLn.Addr().String(),
+	c := &Cluster{tb: tb, log: log, NamesrvAddr: nsLn.Addr().String(),
 		raw: remoting.NewClient(remoting.ClientOptions{Logger: log})}
 	c.ns = namesrv.New(namesrv.Options{Logger: log})
 	c.ns.Start()
@@ -153,6 +154,36 @@ func (c *Cluster) StopBroker(b *Broker) {
 	if err := b.Shutdown(ctx); err != nil {
 		c.tb.Errorf("testserver: broker %s shutdown: %v", b.Name, err)
 	}
+}
+
+// RestartBroker starts a stopped broker again on the same data directory,
+// config and address (clients that knew it reconnect to the same
+// host:port); it registers with the name server before returning. The
+// address is retried for up to 10 s in case it is briefly taken.
+func (c *Cluster) RestartBroker(b *Broker) {
+	c.tb.Helper()
+	if !b.stopped {
+		c.tb.Fatalf("testserver: RestartBroker: broker %s is running", b.Name)
+	}
+	var ln net.Listener
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if ln, err = net.Listen("tcp", b.Addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			c.tb.Fatalf("testserver: RestartBroker: listen on %s again: %v", b.Addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	nb, err := broker.New(broker.Options{Config: b.Config, Listener: ln, Logger: c.log})
+	if err != nil {
+		c.tb.Fatalf("testserver: RestartBroker %s: %v", b.Name, err)
+	}
+	nb.Start()
+	b.Broker = nb
+	b.stopped = false
 }
 
 // Invoke sends a raw remoting request to addr and returns the response.
