@@ -18,10 +18,20 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, callback func(*S
 	if !p.begin() {
 		return ErrClosed
 	}
-	out, err := p.prepare([]*Message{msg}, "")
+	msgs := []*Message{msg}
+	out, err := p.prepare(msgs, "")
 	if err != nil {
 		p.end()
 		return err
+	}
+	if p.spool != nil {
+		if n, _ := p.spool.disk.stats(); n > 0 {
+			// Behind what is already spooled, to keep the order.
+			res, err := p.spoolSend(msgs, out, nil)
+			callback(res, err)
+			p.end()
+			return nil
+		}
 	}
 	select {
 	case p.slots <- struct{}{}:
@@ -29,7 +39,7 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, callback func(*S
 		p.end()
 		return ctx.Err()
 	}
-	s := &asyncSend{p: p, out: out, callback: callback}
+	s := &asyncSend{p: p, out: out, msgs: msgs, parent: ctx, callback: callback}
 	s.ctx, s.cancel = context.WithTimeout(ctx, p.cfg.SendTimeout)
 	s.attempt()
 	return nil
@@ -40,6 +50,8 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, callback func(*S
 type asyncSend struct {
 	p        *Producer
 	out      *outgoing
+	msgs     []*Message      // for the spool
+	parent   context.Context // the caller's: a cancelled send is not spooled
 	ctx      context.Context
 	cancel   context.CancelFunc
 	callback func(*SendResult, error)
@@ -107,14 +119,18 @@ func (s *asyncSend) failed(err error) bool {
 	return false
 }
 
-// finish reports the outcome and releases the send's slot.
+// finish reports the outcome and releases the send's slot. With a spool,
+// a send no server answered is spooled and reported as SendSpooled.
 func (s *asyncSend) finish(res *SendResult) {
 	s.cancel()
 	<-s.p.slots
-	if res != nil {
+	switch err := (&SendError{Topic: s.out.topic, Attempts: s.errs}); {
+	case res != nil:
 		s.callback(res, nil)
-	} else {
-		s.callback(nil, &SendError{Topic: s.out.topic, Attempts: s.errs})
+	case s.p.spool != nil && s.parent.Err() == nil && unanswered(err):
+		s.callback(s.p.spoolSend(s.msgs, s.out, err))
+	default:
+		s.callback(nil, err)
 	}
 	s.p.end()
 }

@@ -27,8 +27,10 @@ const (
 // A send refused by a broker that answered (MESSAGE_ILLEGAL, ...) is not
 // spooled: resending it would be refused again. While the spool holds
 // anything, Send appends to it without trying the cluster, so sends that
-// do not overlap reach the brokers in the order they were made. Only Send
-// uses the spool; SendAsync, SendOneway and SendInTransaction do not.
+// do not overlap reach the brokers in the order they were made. Send and
+// SendAsync use the spool (SendAsync's callback gets SendSpooled);
+// SendOneway, which promises nothing, and SendInTransaction, whose half
+// message must reach a broker before the local transaction runs, do not.
 type SpoolConfig struct {
 	// Dir is the spool's directory (required); one producer at a time.
 	Dir string

@@ -406,3 +406,50 @@ func appendBytes(t *testing.T, path string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestSpoolSendAsync: SendAsync spools like Send. With the name server
+// down its callback gets SendSpooled; once something is spooled, later
+// async sends go behind it; when the name server is back everything is
+// delivered in order under the ids the callbacks reported.
+func TestSpoolSendAsync(t *testing.T) {
+	c := testserver.Start(t, testserver.Options{})
+	c.CreateTopic("SpooledAsync", 1)
+	px := newSwitchedProxy(t, c.NamesrvAddr)
+	p := spoolProducer(t, px.addr, t.TempDir(), 0)
+	var ids []string
+	for i := range 4 {
+		done := make(chan *SendResult, 1)
+		err := p.SendAsync(testCtx(t), NewMessage("SpooledAsync", []byte("a"+strconv.Itoa(i))), func(res *SendResult, err error) {
+			if err != nil {
+				t.Errorf("async send %d: %v", i, err)
+			}
+			done <- res
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case res := <-done:
+			if res == nil || res.Status != SendSpooled || !uniqKeyLayout.MatchString(res.MsgID) {
+				t.Fatalf("async send %d: %+v, want SPOOLED with an id", i, res)
+			}
+			ids = append(ids, res.MsgID)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("async send %d: no callback", i)
+		}
+	}
+	if n, _ := p.SpoolStats(); n != 4 {
+		t.Fatalf("spool holds %d sends, want 4", n)
+	}
+	px.up()
+	testserver.Eventually(t, 10*time.Second, func() bool { n, _ := p.SpoolStats(); return n == 0 })
+	got := c.AllMessages("SpooledAsync")
+	if len(got) != len(ids) {
+		t.Fatalf("%d messages stored, want %d", len(got), len(ids))
+	}
+	for i, m := range got {
+		if string(m.Body) != "a"+strconv.Itoa(i) || m.Properties["UNIQ_KEY"] != ids[i] {
+			t.Fatalf("message %d: %q %s, want a%d with UNIQ_KEY %s", i, m.Body, m.Properties["UNIQ_KEY"], i, ids[i])
+		}
+	}
+}
