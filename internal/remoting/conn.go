@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -404,6 +405,10 @@ func (c *Conn) writeLoop() {
 		case <-c.closed:
 			return
 		}
+		// Let the goroutines that are about to queue a frame (handlers
+		// finishing, senders of a burst) do so first: one write call then
+		// carries several frames instead of one each.
+		runtime.Gosched()
 		for {
 			c.wq.Lock()
 			if c.wq.closed {
