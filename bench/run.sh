@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Issue 7's side-by-side benchmark: petrel (petrel-bench, embedded petrel)
+# against NATS JetStream (bench/nats, a pinned nats-server with file
+# storage), the same workloads from bench/workloads, alternating NATS and
+# petrel row by row, then one table with the ratio petrel/NATS per row.
+#
+#   bench/run.sh                       # all five rows, 30 s each (the files' durations)
+#   DURATION=10s WARMUP=2s bench/run.sh
+#   ROWS="row1-sync16 row3-sync16-syncflush" bench/run.sh
+#   BACKLOG=200000 bench/run.sh        # a smaller row-5 backlog
+#
+# Needs Go and the Go module proxy (nats-server is `go install`ed from it),
+# jq and dd. Everything it starts is stopped on exit; data goes to a
+# temporary directory on TMPDIR's disk, removed on exit.
+set -euo pipefail
+
+NATS_SERVER_VERSION=v2.15.2 # pinned: the 2.15 line the issue's reference numbers come from
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROWS=${ROWS:-"row1-sync16 row2-async row3-sync16-syncflush row4-e2e-rate row5-drain-1m"}
+BIN=${PETREL_BENCH_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/petrel-bench/bin}
+NATS_PORT=${NATS_PORT:-14222}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/petrel-run-XXXXXX")
+NATS_PID=""
+
+cleanup() {
+	stop_nats
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "== $*" >&2; }
+
+mkdir -p "$BIN"
+if [[ ! -x $BIN/nats-server || $("$BIN/nats-server" --version) != *"${NATS_SERVER_VERSION#v}"* ]]; then
+	log "installing nats-server $NATS_SERVER_VERSION into $BIN"
+	GOBIN=$BIN go install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
+fi
+log "building petrel-bench and nats-bench"
+(cd "$ROOT" && go build -o "$WORK/petrel-bench" ./cmd/petrel-bench)
+(cd "$ROOT/bench/nats" && go build -o "$WORK/nats-bench" .)
+
+# fsync latency of the disk under TMPDIR: 2000 synchronous 1 KiB writes.
+fsync_latency() {
+	local out secs
+	out=$(dd if=/dev/zero of="$WORK/fsync.probe" bs=1k count=2000 oflag=dsync 2>&1 | tail -1)
+	rm -f "$WORK/fsync.probe"
+	secs=$(sed -E 's/.* copied, ([0-9.]+) s.*/\1/' <<<"$out")
+	awk -v s="$secs" 'BEGIN { printf "%.0f", s / 2000 * 1e6 }'
+}
+
+start_nats() { # $1: "always" for sync_interval: always, else the default
+	stop_nats
+	local dir=$WORK/nats-$1
+	mkdir -p "$dir"
+	{
+		echo "listen: 127.0.0.1:$NATS_PORT"
+		echo "jetstream {"
+		echo "  store_dir: \"$dir\""
+		[[ $1 == always ]] && echo "  sync_interval: always"
+		echo "}"
+	} >"$WORK/nats.conf"
+	"$BIN/nats-server" -c "$WORK/nats.conf" >"$WORK/nats-$1.log" 2>&1 &
+	NATS_PID=$!
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	log "nats-server did not start:"; cat "$WORK/nats-$1.log" >&2; exit 1
+}
+
+stop_nats() {
+	if [[ -n $NATS_PID ]]; then
+		kill "$NATS_PID" 2>/dev/null || true
+		wait "$NATS_PID" 2>/dev/null || true
+		NATS_PID=""
+	fi
+}
+
+# Flags common to both tools: durations and the row-5 backlog, if given.
+common_flags() { # $1: row
+	local f=(--workload "$1")
+	[[ -n ${DURATION:-} ]] && f+=(--duration "$DURATION")
+	[[ -n ${WARMUP:-} ]] && f+=(--warmup "$WARMUP")
+	[[ $1 == row5* && -n ${BACKLOG:-} ]] && f+=(--backlog "$BACKLOG")
+	[[ $1 == row4* && -n ${ROW4_RATE:-} ]] && f+=(--rate "$ROW4_RATE")
+	echo "${f[@]}"
+}
+
+run_nats() { # $1: row
+	local sync=default note="file storage, default sync (2 min)"
+	if [[ $1 == *syncflush* ]]; then sync=always; note="file storage, sync_interval: always"; fi
+	start_nats "$sync"
+	log "NATS $1 ($note)"
+	# shellcheck disable=SC2046
+	(cd "$ROOT/bench/nats" && "$WORK/nats-bench" --url "nats://127.0.0.1:$NATS_PORT" --json \
+		--server-note "$note" $(common_flags "$1")) >"$WORK/$1.nats.json"
+	stop_nats
+}
+
+run_petrel() { # $1: row
+	log "petrel $1"
+	# shellcheck disable=SC2046
+	(cd "$ROOT" && "$WORK/petrel-bench" --json $(common_flags "$1")) >"$WORK/$1.petrel.json"
+}
+
+FSYNC_US=$(fsync_latency)
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "fsync latency ${FSYNC_US} us; load average $LOAD_BEFORE"
+i=0
+for row in $ROWS; do
+	if [[ $row == row4* && -z ${ROW4_RATE:-} && -f $WORK/row1-sync16.petrel.json ]]; then
+		# The issue: half of petrel's row-1 maximum, measured in this run.
+		ROW4_RATE=$(jq '.sent_msgs_per_s / 2 | floor' "$WORK/row1-sync16.petrel.json")
+		log "row 4 rate: $ROW4_RATE msgs/s (half of petrel's row 1)"
+	fi
+	# Alternate which side goes first, so drift of the machine does not
+	# always favour the same one.
+	if ((i % 2 == 0)); then run_nats "$row"; run_petrel "$row"; else run_petrel "$row"; run_nats "$row"; fi
+	i=$((i + 1))
+done
+
+# One table. Rows 1-3: msgs/s sent; row 4: end-to-end p50/p99 (lower is
+# better); row 5: msgs/s consumed.
+{
+	echo
+	echo "petrel vs NATS JetStream $NATS_SERVER_VERSION, $(date -u +%Y-%m-%d), $(nproc) cores, fsync ${FSYNC_US} us (1 KiB dd oflag=dsync)"
+	echo "load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg)"
+	printf '%-24s %-14s %22s %22s %8s %s\n' row metric petrel NATS ratio "errors petrel / NATS"
+	for row in $ROWS; do
+		p=$WORK/$row.petrel.json n=$WORK/$row.nats.json
+		[[ -f $p && -f $n ]] || continue
+		errs="$(jq -c '.errors // {} ' "$p") / $(jq -c '.errors // {}' "$n")"
+		case $row in
+		row4*)
+			for q in p50 p99; do
+				pv=$(jq ".end_to_end_latency.${q}_us / 1000" "$p") nv=$(jq ".end_to_end_latency.${q}_us / 1000" "$n")
+				printf '%-24s %-14s %19.3f ms %19.3f ms %8.2f %s\n' "$row" "e2e $q" "$pv" "$nv" \
+					"$(awk -v a="$pv" -v b="$nv" 'BEGIN { print (b > 0 ? a / b : 0) }')" "$errs"
+			done
+			;;
+		*)
+			key=sent_msgs_per_s metric="sent msgs/s"
+			[[ $row == row5* ]] && key=consumed_msgs_per_s metric="drain msgs/s"
+			pv=$(jq ".$key" "$p") nv=$(jq ".$key" "$n")
+			printf '%-24s %-14s %22.0f %22.0f %8.2f %s\n' "$row" "$metric" "$pv" "$nv" \
+				"$(awk -v a="$pv" -v b="$nv" 'BEGIN { print (b > 0 ? a / b : 0) }')" "$errs"
+			;;
+		esac
+	done
+	echo
+	echo "publish latency p50 / p99 / p99.9 ms (petrel | NATS):"
+	for row in $ROWS; do
+		p=$WORK/$row.petrel.json n=$WORK/$row.nats.json
+		[[ -f $p && -f $n ]] || continue
+		lat='.publish_latency | "\(.p50_us/1000) / \(.p99_us/1000) / \(.p99_9_us/1000)"'
+		printf '%-24s %s | %s\n' "$row" "$(jq -r "$lat" "$p")" "$(jq -r "$lat" "$n")"
+	done
+} | tee "${RESULT_FILE:-/dev/null}"
+if [[ -n ${KEEP_JSON:-} ]]; then mkdir -p "$KEEP_JSON" && cp "$WORK"/*.json "$KEEP_JSON"/; fi

@@ -1,0 +1,128 @@
+// Command petrel-bench measures a whole petrel system (name server,
+// broker and petrel's Go client) the way the OpenMessaging Benchmark does:
+// producers at a target rate or as fast as possible, consumers in one
+// group, publish and end-to-end latency percentiles from HDR histograms.
+//
+// It is a separate command, not `petrel bench`, so the broker binary does
+// not carry the benchmark's dependencies (hdrhistogram-go, yaml). Without
+// --namesrv it starts an embedded petrel (name server and broker, as
+// `petrel serve` does) on loopback with its data in a temporary
+// directory, removed at exit. bench/run.sh runs it side by side with the
+// NATS JetStream peer (bench/nats).
+//
+//	petrel-bench --workload sync-16 --duration 10s
+//	petrel-bench --namesrv 127.0.0.1:9876 --producers 4 --mode async --window 1000 --json
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/petrel-mq/petrel/internal/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "petrel-bench:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// settings are the command's own flags, beside the workload's.
+type settings struct {
+	namesrv     string
+	dataDir     string
+	jsonOut     bool
+	reportEvery time.Duration
+	drain       time.Duration
+	segmentSize int64
+	logLevel    slog.Level
+	workload    bench.Workload
+}
+
+// parseFlags reads args into settings; the workload has every flag set
+// on the command line applied over the --workload file.
+func parseFlags(args []string, stderr io.Writer) (*settings, error) {
+	fs := flag.NewFlagSet("petrel-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	s := &settings{}
+	fs.StringVar(&s.namesrv, "namesrv", "", "name servers host:port;host:port (empty: start an embedded petrel)")
+	fs.StringVar(&s.dataDir, "data", "", "embedded petrel's data directory (empty: a temporary one, removed at exit)")
+	fs.BoolVar(&s.jsonOut, "json", false, "write the final report as JSON to stdout")
+	fs.DurationVar(&s.reportEvery, "report-every", 5*time.Second, "progress interval (to stderr)")
+	fs.DurationVar(&s.drain, "drain-timeout", 30*time.Second, "how long consumers may take to catch up after the producers stop")
+	fs.Int64Var(&s.segmentSize, "commitlog-file-size", 0, "embedded petrel's commit-log file size in bytes (0: 1 GiB, the default)")
+	fs.TextVar(&s.logLevel, "log-level", slog.LevelWarn, "log level: debug, info, warn, error")
+	wf := bench.RegisterFlags(fs, "bench/workloads")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	w, err := wf.Workload()
+	if err != nil {
+		return nil, err
+	}
+	if s.namesrv != "" && fs.Lookup("flush") != nil && flagGiven(fs, "flush") {
+		return nil, errors.New("--flush applies to the embedded petrel only; set flushDiskType on the broker given by --namesrv")
+	}
+	s.workload = w
+	return s, nil
+}
+
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// run is the command without the process around it, so tests can run it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	s, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: s.logLevel}))
+	nameServers := strings.Split(s.namesrv, ";")
+	if s.namesrv == "" {
+		e, err := startEmbedded(embeddedOptions{Dir: s.dataDir, FlushDiskType: s.workload.FlushMode,
+			CommitLogFileSize: s.segmentSize, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := e.Close(); cerr != nil {
+				log.Error("petrel-bench: stop embedded petrel", "err", cerr)
+			}
+		}()
+		nameServers = []string{e.NamesrvAddr}
+	}
+	t := &petrelTarget{nameServers: nameServers, log: log}
+	res, err := bench.Run(ctx, t, s.workload, bench.Options{Logger: log, Progress: stderr,
+		ReportEvery: s.reportEvery, DrainTimeout: s.drain})
+	if err != nil {
+		return fmt.Errorf("run %s: %w", s.workload.Name, err)
+	}
+	if s.namesrv != "" {
+		res.FlushNote = "external broker: its own flushDiskType"
+	}
+	if s.jsonOut {
+		return res.WriteJSON(stdout)
+	}
+	return res.WriteTable(stdout)
+}
