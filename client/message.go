@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"compress/zlib"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -241,11 +242,27 @@ func deflate(body []byte) []byte {
 	return buf.Bytes()
 }
 
+// maxInflatedBody bounds a decompressed body: a broker stores bodies of at
+// most maxMessageSize (4 MiB) compressed, and a corrupt or hostile one
+// must not make a consumer allocate gigabytes.
+const maxInflatedBody = 64 << 20
+
+// errBodyTooLarge reports a compressed body that inflates past
+// maxInflatedBody.
+var errBodyTooLarge = errors.New("petrel client: compressed body inflates past 64 MiB")
+
 func inflate(b []byte) ([]byte, error) {
 	r, err := zlib.NewReader(bytes.NewReader(b))
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	return io.ReadAll(r)
+	out, err := io.ReadAll(io.LimitReader(r, maxInflatedBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > maxInflatedBody {
+		return nil, errBodyTooLarge
+	}
+	return out, nil
 }

@@ -1,0 +1,68 @@
+package client
+
+import (
+	"bytes"
+	"compress/zlib"
+	"net/netip"
+	"testing"
+
+	"github.com/petrel-mq/petrel/internal/message"
+)
+
+// FuzzDecodeMessages feeds pull-response bodies (bytes from a broker, which
+// the client must not trust) to the consumer's decoder: it must return an
+// error or messages, never panic, and never inflate a body past its bound.
+func FuzzDecodeMessages(f *testing.F) {
+	host := netip.MustParseAddrPort("127.0.0.1:10911")
+	for _, compressed := range []bool{false, true} {
+		body := []byte("hello")
+		sysFlag := int32(0)
+		if compressed {
+			var b bytes.Buffer
+			w := zlib.NewWriter(&b)
+			w.Write(bytes.Repeat([]byte("x"), 10000))
+			w.Close()
+			body, sysFlag = b.Bytes(), message.FlagCompressed
+		}
+		m := message.Message{Topic: "T", SysFlag: sysFlag, BornHost: host, StoreHost: host, Body: body,
+			Properties: message.EncodeProperties(nil, "UNIQ_KEY", "ABC", "KEYS", "a b", "TAGS", "t", "TRAN_MSG", "true", "DELAY", "3")}
+		m.PrepareEncode()
+		rec := make([]byte, m.EncodedSize())
+		m.Encode(rec, 7, 1024, 1700000000000)
+		f.Add(rec)
+		f.Add(append(append([]byte(nil), rec...), rec...))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		msgs, err := decodeMessages(b, "broker-a")
+		if err != nil {
+			return
+		}
+		for _, m := range msgs {
+			if len(m.Body) > maxInflatedBody {
+				t.Fatalf("body of %d bytes", len(m.Body))
+			}
+		}
+	})
+}
+
+// TestInflateBound: a small compressed body that inflates past the bound
+// is refused instead of allocated.
+func TestInflateBound(t *testing.T) {
+	var b bytes.Buffer
+	w := zlib.NewWriter(&b)
+	zeros := make([]byte, 1<<20)
+	for range maxInflatedBody>>20 + 1 {
+		w.Write(zeros)
+	}
+	w.Close()
+	if _, err := inflate(b.Bytes()); err != errBodyTooLarge {
+		t.Fatalf("inflating %d compressed bytes: %v, want errBodyTooLarge", b.Len(), err)
+	}
+	b.Reset()
+	w = zlib.NewWriter(&b)
+	w.Write(zeros)
+	w.Close()
+	if out, err := inflate(b.Bytes()); err != nil || len(out) != len(zeros) {
+		t.Fatalf("inflating 1 MiB: %d bytes, %v", len(out), err)
+	}
+}
