@@ -219,6 +219,7 @@ func (b *Broker) sendResponse(cmd *protocol.Command, res store.PutResult, queueI
 		code = protocol.FlushDiskTimeout
 	}
 	resp := cmd.NewResponse(code, "")
+	resp.Ext = make(protocol.Fields, 0, 6) // one allocation, not four as it grows
 	resp.Ext.Set("msgId", msgID)
 	resp.Ext.Set("queueId", strconv.Itoa(int(queueID)))
 	resp.Ext.Set("queueOffset", strconv.FormatInt(res.QueueOffset, 10))
