@@ -48,7 +48,6 @@ type commitLog struct {
 	flushMu     sync.Mutex   // one flush at a time; guards the fields below
 	spareChunks []stageChunk // recycled by flushTo
 	spareBuf    []byte
-	zeroedTo    int64        // SYNC_FLUSH: bytes below are written (data or zeros)
 	syncs       atomic.Int64 // completed syncs, for statistics
 }
 
@@ -280,41 +279,6 @@ func (l *commitLog) writeStaged() error {
 	clear(chunks)
 	l.spareChunks, l.spareBuf = chunks[:0], buf[:0]
 	l.written.Store(end)
-	return l.zeroAhead(end)
-}
-
-// Zero-filling ahead: appends land in preallocated extents that the file
-// system marks unwritten, and syncing the first write into such an extent
-// commits an extent conversion to the journal. On ext4 that made a 56 KiB
-// write + fdatasync about 2x slower than overwriting written blocks. Under
-// SYNC_FLUSH the flusher is the only writer of the log, so it can write
-// zeros a little ahead of the data: one conversion per zeroChunk instead
-// of one per sync, at the cost of writing each byte twice.
-const (
-	zeroAheadBytes = 1 << 20
-	zeroChunk      = 256 << 10
-)
-
-var zeroBlock [zeroChunk]byte
-
-// zeroAhead writes at most one chunk of zeros past end, keeping the zeroed
-// frontier up to zeroAheadBytes ahead. Called by writeStaged.
-func (l *commitLog) zeroAhead(end int64) error {
-	if l.zeroedTo < end {
-		l.zeroedTo = end
-	}
-	if l.zeroedTo >= end+zeroAheadBytes {
-		return nil
-	}
-	seg := l.files.find(l.zeroedTo)
-	if seg == nil {
-		return nil // the next segment does not exist yet
-	}
-	n := min(int64(zeroChunk), seg.end()-l.zeroedTo)
-	if err := seg.writeAt(zeroBlock[:n], l.zeroedTo); err != nil {
-		return fmt.Errorf("%w: %w", errWriteFailed, err)
-	}
-	l.zeroedTo += n
 	return nil
 }
 

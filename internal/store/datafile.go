@@ -177,6 +177,7 @@ type fileQueue struct {
 	dir      string
 	fileSize int64
 	mapped   bool
+	warmer   *segmentWarmer // nil, or prepares the next file (see warm.go)
 
 	mu    sync.Mutex // serialises changes to files
 	files atomic.Pointer[[]*dataFile]
@@ -197,6 +198,12 @@ func (q *fileQueue) load() error {
 	}
 	var starts []int64
 	for _, n := range names {
+		if isWarmLeftover(n) {
+			if err := q.fs.Remove(path.Join(q.dir, n)); err != nil {
+				return fmt.Errorf("remove half-prepared segment %s: %w", n, err)
+			}
+			continue
+		}
 		start, err := strconv.ParseInt(n, 10, 64)
 		if err != nil || len(n) != 20 || start < 0 {
 			return fmt.Errorf("%s: unexpected file %q", q.dir, n)
@@ -281,13 +288,31 @@ func (q *fileQueue) create(start int64) (*dataFile, error) {
 	if err := q.fs.MkdirAll(q.dir); err != nil {
 		return nil, fmt.Errorf("create %s: %w", q.dir, err)
 	}
-	f, err := createDataFile(q.fs, q.dir, start, q.fileSize, q.mapped)
+	f, err := q.createOrTakeWarm(start)
 	if err != nil {
 		return nil, err
 	}
 	files := append(append(make([]*dataFile, 0, len(old)+1), old...), f)
 	q.files.Store(&files)
+	if q.warmer != nil {
+		q.warmer.request(f.end())
+	}
 	return f, nil
+}
+
+// createOrTakeWarm returns the new file for start: the one the warmer
+// prepared, or a fresh one.
+func (q *fileQueue) createOrTakeWarm(start int64) (*dataFile, error) {
+	if q.warmer != nil {
+		took, err := q.warmer.take(start)
+		if err != nil {
+			return nil, err
+		}
+		if took {
+			return openDataFile(q.fs, path.Join(q.dir, fileName(start)), start, q.fileSize, q.mapped)
+		}
+	}
+	return createDataFile(q.fs, q.dir, start, q.fileSize, q.mapped)
 }
 
 // removeFirst deletes the first n files.

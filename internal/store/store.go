@@ -63,6 +63,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	if cfg.FlushDiskType == SyncFlush {
 		s.gc = newGroupCommit()
+		s.startWarmer()
 		s.wg.Add(2)
 		go s.runFlusher(s.gc)
 		go s.runFlushWatcher(s.gc)
@@ -75,6 +76,24 @@ func Open(cfg Config) (*Store, error) {
 	go s.runCheckpointer()
 	go s.runCleaner()
 	return s, nil
+}
+
+// startWarmer prepares commit-log segments ahead of the log under
+// SYNC_FLUSH, beginning with the one after the last (see warm.go). Open
+// calls it before anything can append.
+func (s *Store) startWarmer() {
+	w := newSegmentWarmer(s.cfg.FS, s.cfg.CommitLogDir, s.cfg.CommitLogSegmentSize, s.cfg.Logger)
+	s.log.files.warmer = w
+	if last := s.log.files.last(); last != nil {
+		w.request(last.end())
+	} else {
+		w.request(s.log.writeOff)
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		w.run(s.stop)
+	}()
 }
 
 // createAbortFile marks the store open; Close removes the mark, so finding

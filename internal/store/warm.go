@@ -1,0 +1,214 @@
+package store
+
+import (
+	"fmt"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/petrel-mq/petrel/internal/store/vfs"
+)
+
+// Warming commit-log segments, under SYNC_FLUSH.
+//
+// Segments are preallocated with fallocate, which leaves their blocks
+// "unwritten": the first write into such a block must also commit the
+// extent's conversion to the file-system journal when it is synced. Under
+// SYNC_FLUSH every append waits for a sync, so that journal commit sits on
+// the critical path of every group commit. Measured on the development VM
+// (ext4 on virtio): a 64 KiB write + fdatasync took 550 µs into fallocated
+// blocks and 205 µs into blocks already written with zeros and synced.
+//
+// So, like RocketMQ's AllocateMappedFileService with warmMapedFileEnable,
+// a goroutine prepares the next segment before the log reaches it: it
+// creates the file under a temporary name, preallocates it, writes zeros
+// through it and syncs them, and the roll renames it into place. Zeroing
+// another file leaves the live segment's inode alone (writing zeros into
+// the live segment instead stalled its syncs behind the zeros' writeback
+// and halved throughput). The cost is one segment of extra disk space and
+// each commit-log byte written twice, the first time off the critical path.
+//
+// A roll never waits for warming: if the next segment is still being
+// zeroed, the warmer stops at the end of its current chunk and the roll
+// takes the file as it is (preallocated, partly zeroed), which is no worse
+// than a cold file. Under ASYNC_FLUSH syncs are rare and off the append
+// path, so segments are not warmed.
+const (
+	warmSuffix = ".warming"
+	warmChunk  = 1 << 20  // zeros per write
+	warmSyncAt = 32 << 20 // sync every this many bytes, bounding dirty pages
+)
+
+var zeroBlock [warmChunk]byte
+
+// segmentWarmer prepares one segment at a time for a fileQueue.
+type segmentWarmer struct {
+	fs     vfs.FS
+	dir    string
+	size   int64
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	changed *sync.Cond // signalled when busy or ready changes
+	want    int64      // start of the segment to prepare; -1: none
+	busy    int64      // start being prepared; -1: none
+	cancel  bool       // take wants busy's file now
+	ready   int64      // start whose file is prepared (maybe partly zeroed); -1: none
+	wake    chan struct{}
+	taken   atomic.Int64 // segments handed over, for tests and statistics
+}
+
+func newSegmentWarmer(fs vfs.FS, dir string, size int64, logger *slog.Logger) *segmentWarmer {
+	w := &segmentWarmer{fs: fs, dir: dir, size: size, logger: logger, want: -1, busy: -1, ready: -1, wake: make(chan struct{}, 1)}
+	w.changed = sync.NewCond(&w.mu)
+	return w
+}
+
+func (w *segmentWarmer) tmpPath(start int64) string {
+	return path.Join(w.dir, fileName(start)+warmSuffix)
+}
+
+// request asks for the segment starting at start to be prepared, replacing
+// any earlier request.
+func (w *segmentWarmer) request(start int64) {
+	w.mu.Lock()
+	w.want = start
+	w.mu.Unlock()
+	kick(w.wake)
+}
+
+// take hands over the prepared file for start, renamed to its final name,
+// and reports whether there was one. A file still being zeroed is taken as
+// it is. Called with the file queue's lock held.
+func (w *segmentWarmer) take(start int64) (bool, error) {
+	w.mu.Lock()
+	if w.busy == start {
+		w.cancel = true
+		for w.busy == start {
+			w.changed.Wait()
+		}
+	}
+	if w.want == start {
+		w.want = -1 // whether taken or created cold, it exists now
+	}
+	if w.ready != start {
+		w.mu.Unlock()
+		return false, nil
+	}
+	w.ready = -1
+	w.mu.Unlock()
+	final := path.Join(w.dir, fileName(start))
+	if err := w.fs.Rename(w.tmpPath(start), final); err != nil {
+		return false, fmt.Errorf("rename warmed segment %s: %w", final, err)
+	}
+	if err := w.fs.SyncDir(w.dir); err != nil {
+		return false, fmt.Errorf("sync directory %s: %w", w.dir, err)
+	}
+	w.taken.Add(1)
+	return true, nil
+}
+
+// run prepares requested segments until stop closes, then removes any
+// prepared file nobody took.
+func (w *segmentWarmer) run(stop <-chan struct{}) {
+	for {
+		select {
+		case <-w.wake:
+		case <-stop:
+			w.discard()
+			return
+		}
+		w.mu.Lock()
+		start := w.want
+		if start < 0 || start == w.ready {
+			w.mu.Unlock()
+			continue
+		}
+		old := w.ready
+		w.ready, w.busy, w.cancel = -1, start, false
+		w.mu.Unlock()
+		if old >= 0 {
+			w.fs.Remove(w.tmpPath(old)) // superseded by a later request
+		}
+		err := w.prepare(start, stop)
+		w.mu.Lock()
+		w.busy = -1
+		if err == nil {
+			w.ready = start
+		}
+		w.changed.Broadcast()
+		w.mu.Unlock()
+		if err != nil {
+			w.fs.Remove(w.tmpPath(start))
+			if err != errWarmStopped {
+				w.logger.Warn("store: warming the next commit-log segment failed; SYNC_FLUSH syncs into it will be slower", "segment", fileName(start), "err", err)
+			}
+		}
+	}
+}
+
+var errWarmStopped = fmt.Errorf("stopped")
+
+// prepare creates, preallocates and zeroes the file for start. It returns
+// early, with the file usable, when take cancels it, and errWarmStopped
+// when the store closes.
+func (w *segmentWarmer) prepare(start int64, stop <-chan struct{}) error {
+	p := w.tmpPath(start)
+	f, err := w.fs.Create(p)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", p, err)
+	}
+	defer f.Close()
+	if err := f.Preallocate(w.size); err != nil {
+		return fmt.Errorf("preallocate %s: %w", p, err)
+	}
+	if err := f.Sync(); err != nil { // the size must be durable before the rename
+		return fmt.Errorf("sync %s: %w", p, err)
+	}
+	var unsynced int64
+	for off := int64(0); off < w.size; {
+		select {
+		case <-stop:
+			return errWarmStopped
+		default:
+		}
+		if w.cancelled() {
+			return nil
+		}
+		n := min(int64(warmChunk), w.size-off)
+		if _, err := f.WriteAt(zeroBlock[:n], off); err != nil {
+			return fmt.Errorf("zero %s at %d: %w", p, off, err)
+		}
+		off += n
+		if unsynced += n; unsynced >= warmSyncAt || off == w.size {
+			if err := f.Sync(); err != nil {
+				return fmt.Errorf("sync %s: %w", p, err)
+			}
+			unsynced = 0
+		}
+	}
+	return nil
+}
+
+func (w *segmentWarmer) cancelled() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cancel
+}
+
+// discard removes a prepared file nobody took.
+func (w *segmentWarmer) discard() {
+	w.mu.Lock()
+	old := w.ready
+	w.ready = -1
+	w.mu.Unlock()
+	if old >= 0 {
+		w.fs.Remove(w.tmpPath(old))
+	}
+}
+
+// isWarmLeftover reports whether name is a segment a crash left half
+// prepared; Open deletes such files.
+func isWarmLeftover(name string) bool { return strings.HasSuffix(name, warmSuffix) }

@@ -1,0 +1,168 @@
+package store
+
+import (
+	"bytes"
+	"path"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/petrel-mq/petrel/internal/store/vfs"
+)
+
+func syncWarmConfig(fs vfs.FS) Config {
+	cfg := testConfig(fs)
+	cfg.FlushDiskType = SyncFlush
+	cfg.CommitLogSegmentSize = 16 << 10
+	cfg.MaxRecordSize = 4 << 10
+	cfg.CommitLogDir = cfg.Dir + "/commitlog"
+	return cfg
+}
+
+// waitUntil polls cond: the warmer runs on its own goroutine, and these
+// tests wait for its state rather than for time.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func warmReady(s *Store) int64 {
+	w := s.log.files.warmer
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ready
+}
+
+func listDir(t *testing.T, fs vfs.FS, dir string) []string {
+	t.Helper()
+	names, err := fs.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// fillSegments puts 700-byte messages until the log has reached n segments,
+// and returns how many it put.
+func fillSegments(t *testing.T, s *Store, n int) int {
+	t.Helper()
+	body := string(bytes.Repeat([]byte("w"), 700))
+	put := 0
+	for len(s.log.files.list()) < n {
+		if r := mustPut(t, s, newMsg("T", 0, body)); r.Status != PutOK {
+			t.Fatalf("put %d: %v", put, r.Status)
+		}
+		put++
+	}
+	return put
+}
+
+// TestWarmedSegmentIsTakenAtRoll: under SYNC_FLUSH the next segment is
+// prepared (zeroed) ahead, the roll renames it into place, the one after
+// is prepared next, and the data written into warmed segments reads back
+// across a reopen.
+func TestWarmedSegmentIsTakenAtRoll(t *testing.T) {
+	fs := vfs.NewMem()
+	cfg := syncWarmConfig(fs)
+	s := mustOpen(t, cfg)
+	size := cfg.CommitLogSegmentSize
+	waitUntil(t, "the first segment to be warmed", func() bool { return warmReady(s) == 0 })
+	mustPut(t, s, newMsg("T", 0, "first"))
+	waitUntil(t, "the second segment to be warmed", func() bool { return warmReady(s) == size })
+	put := 1 + fillSegments(t, s, 3)
+	waitUntil(t, "the fourth segment to be warmed", func() bool { return warmReady(s) == 3*size })
+	names := listDir(t, fs, cfg.CommitLogDir)
+	want := []string{fileName(0), fileName(size), fileName(2 * size), fileName(3*size) + warmSuffix}
+	if !slices.Equal(names, want) {
+		t.Fatalf("commit-log dir holds %v, want %v", names, want)
+	}
+	if n := s.log.files.warmer.taken.Load(); n != 3 {
+		t.Fatalf("%d warmed segments taken, want 3", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := listDir(t, fs, cfg.CommitLogDir); slices.ContainsFunc(got, isWarmLeftover) {
+		t.Fatalf("close left a prepared segment behind: %v", got)
+	}
+	s = mustOpen(t, cfg)
+	defer s.Close()
+	if res := s.GetMessages("T", 0, 0, 1000, 1<<20, nil, nil); res.Count != put {
+		t.Fatalf("after reopen: %d messages, want %d", res.Count, put)
+	}
+}
+
+// TestWarmLeftoverRemovedAtOpen: a crash while a segment was being
+// prepared leaves a *.warming file; Open deletes it instead of refusing
+// the directory.
+func TestWarmLeftoverRemovedAtOpen(t *testing.T) {
+	fs := vfs.NewMem()
+	cfg := syncWarmConfig(fs)
+	cfg.FlushDiskType = AsyncFlush // nothing re-creates it
+	if err := fs.MkdirAll(cfg.CommitLogDir); err != nil {
+		t.Fatal(err)
+	}
+	stray := path.Join(cfg.CommitLogDir, fileName(cfg.CommitLogSegmentSize)+warmSuffix)
+	f, err := fs.Create(stray)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	s := mustOpen(t, cfg)
+	defer s.Close()
+	if _, err := fs.Stat(stray); err == nil {
+		t.Fatalf("%s survived Open", stray)
+	}
+	mustPut(t, s, newMsg("T", 0, "after"))
+}
+
+// TestRollTakesSegmentStillWarming: a roll that reaches a segment while
+// it is still being zeroed does not wait for the whole file: the warmer
+// stops after its current write and the roll takes the file as it is.
+func TestRollTakesSegmentStillWarming(t *testing.T) {
+	var block atomic.Bool
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	fs := vfs.Inject(vfs.NewMem(), func(op vfs.Op, name string) error {
+		if op == vfs.OpWriteAt && strings.HasSuffix(name, warmSuffix) && block.Load() {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+		return nil
+	})
+	cfg := syncWarmConfig(fs)
+	cfg.CommitLogSegmentSize = 4 << 20 // more than one warm chunk
+	s := mustOpen(t, cfg)
+	defer s.Close()
+	waitUntil(t, "the first segment to be warmed", func() bool { return warmReady(s) == 0 })
+	block.Store(true)
+	mustPut(t, s, newMsg("T", 0, "first")) // requests the second segment
+	<-entered
+	done := make(chan int, 1)
+	go func() { done <- fillSegments(t, s, 2) }()
+	waitUntil(t, "the roll to ask for the busy segment", func() bool { return s.log.files.warmer.cancelled() })
+	block.Store(false)
+	close(release)
+	put := 1 + <-done
+	if n := s.log.files.warmer.taken.Load(); n != 2 {
+		t.Fatalf("%d warmed segments taken, want 2 (the second one still warming)", n)
+	}
+	if got := s.log.files.list()[1].start; got != cfg.CommitLogSegmentSize {
+		t.Fatalf("second segment starts at %d", got)
+	}
+	waitDispatched(t, s)
+	if res := s.GetMessages("T", 0, 0, 100000, 64<<20, nil, nil); res.Count != put {
+		t.Fatalf("%d messages read back, want %d", res.Count, put)
+	}
+}
