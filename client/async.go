@@ -19,25 +19,41 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, callback func(*S
 		return ErrClosed
 	}
 	msgs := []*Message{msg}
-	out, err := p.prepare(msgs, "")
-	if err != nil {
-		p.end()
-		return err
-	}
+	spooling := false
 	if p.spool != nil {
-		if n, _ := p.spool.disk.stats(); n > 0 {
-			// Behind what is already spooled, to keep the order.
-			res, err := p.spoolSend(msgs, out, nil)
-			callback(res, err)
+		n, _ := p.spool.disk.stats()
+		spooling = n > 0
+	}
+	batch := p.acc != nil && !spooling && p.acc.batchable(msg)
+	var out *outgoing
+	if batch {
+		if err := msg.validate(p.cfg.MaxMessageSize); err != nil {
 			p.end()
-			return nil
+			return err
 		}
+	} else {
+		var err error
+		if out, err = p.prepare(msgs, ""); err != nil {
+			p.end()
+			return err
+		}
+	}
+	if spooling {
+		// Behind what is already spooled, to keep the order.
+		res, err := p.spoolSend(msgs, out, nil)
+		callback(res, err)
+		p.end()
+		return nil
 	}
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
 		p.end()
 		return ctx.Err()
+	}
+	if batch {
+		p.acc.add(ctx, msg, callback)
+		return nil
 	}
 	s := &asyncSend{p: p, out: out, msgs: msgs, parent: ctx, callback: callback}
 	s.ctx, s.cancel = context.WithTimeout(ctx, p.cfg.SendTimeout)
@@ -55,6 +71,7 @@ type asyncSend struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	callback func(*SendResult, error)
+	count    int // sends (slots and begins) this one carries; 0 means 1
 
 	attempts int
 	last     string // broker of the failed attempt
@@ -123,7 +140,10 @@ func (s *asyncSend) failed(err error) bool {
 // a send no server answered is spooled and reported as SendSpooled.
 func (s *asyncSend) finish(res *SendResult) {
 	s.cancel()
-	<-s.p.slots
+	n := max(s.count, 1)
+	for range n {
+		<-s.p.slots
+	}
 	switch err := (&SendError{Topic: s.out.topic, Attempts: s.errs}); {
 	case res != nil:
 		s.callback(res, nil)
@@ -132,7 +152,9 @@ func (s *asyncSend) finish(res *SendResult) {
 	default:
 		s.callback(nil, err)
 	}
-	s.p.end()
+	for range n {
+		s.p.end()
+	}
 }
 
 // SendOneway sends msg and returns once it is written to the connection:

@@ -55,6 +55,13 @@ type ProducerConfig struct {
 	// TransactionListener runs local transactions and answers brokers'
 	// check-backs; SendInTransaction needs it.
 	TransactionListener TransactionListener
+	// DisableAutoBatch sends every SendAsync message in a request of its
+	// own. By default, while a topic has several SendAsync requests in
+	// flight, further messages gather and go as one batch request when an
+	// answer comes back (see autobatch.go); each keeps its own callback and
+	// result. Batching applies only with the default Selector, to
+	// messages without delay and below CompressOver.
+	DisableAutoBatch bool
 	// Spool, if set, keeps Send accepting messages while no name server or
 	// broker answers: see SpoolConfig.
 	Spool *SpoolConfig
@@ -80,6 +87,7 @@ type Producer struct {
 	stopAll  context.CancelFunc
 	inflight sync.WaitGroup // sends (sync, async, transactional) not finished
 	spool    *producerSpool // nil without ProducerConfig.Spool
+	acc      *accumulator   // SendAsync batching; nil when disabled
 }
 
 // NewProducer returns a started producer. It dials nothing until the first
@@ -106,7 +114,8 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if cfg.MaxAsyncInFlight <= 0 {
 		cfg.MaxAsyncInFlight = DefaultMaxAsyncInFlight
 	}
-	if cfg.Selector == nil {
+	defaultSelector := cfg.Selector == nil
+	if defaultSelector {
 		cfg.Selector = NewRoundRobinSelector()
 	}
 	inst, err := acquireInstance(cfg.Config)
@@ -122,6 +131,9 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 		slots:    make(chan struct{}, cfg.MaxAsyncInFlight),
 	}
 	p.closing, p.stopAll = context.WithCancel(context.Background())
+	if defaultSelector && !cfg.DisableAutoBatch {
+		p.acc = newAccumulator(p)
+	}
 	if cfg.Spool != nil {
 		if err := p.openSpool(); err != nil {
 			inst.release()

@@ -1,0 +1,184 @@
+package client
+
+import (
+	"context"
+	"strings"
+	"sync"
+)
+
+// Automatic batching of SendAsync, RocketMQ 5's autoBatch done adaptively.
+//
+// Each send request costs both sides a frame, a header to encode and
+// parse, a goroutine and a store append; for 1 KiB messages that overhead,
+// not the bytes, bounds a pipelining producer. So while a topic already has
+// autoBatchInFlight requests awaiting their answer, further SendAsync
+// messages for it wait in a pending list, and each answer sends what
+// gathered as one SEND_BATCH_MESSAGE. There is no linger timer: an idle
+// producer sends every message at once, alone, and batches form only
+// under load, exactly as large as the load makes them.
+//
+// Every message still gets its own callback and its own SendResult (its
+// UNIQ_KEY, its offset message id and queue offset). The messages of one
+// batch go to one queue and succeed, fail or are retried together. Only
+// messages a batch can carry take this path: with the default selector
+// (a hash or custom selector picks a queue per message), no delay, and a
+// body below the compression threshold (batches are not compressed).
+const (
+	autoBatchInFlight    = 4
+	autoBatchMaxMessages = 128
+	autoBatchMaxBytes    = 256 << 10
+)
+
+// accumulator holds the pending SendAsync messages of a producer, by topic.
+type accumulator struct {
+	p      *Producer
+	mu     sync.Mutex
+	topics map[string]*topicBatches
+}
+
+type topicBatches struct {
+	inflight int // batch requests awaiting their answer
+	pending  []pendingSend
+	bytes    int // body bytes pending
+}
+
+type pendingSend struct {
+	ctx      context.Context
+	msg      *Message
+	callback func(*SendResult, error)
+}
+
+func newAccumulator(p *Producer) *accumulator {
+	return &accumulator{p: p, topics: make(map[string]*topicBatches)}
+}
+
+// batchable reports whether msg may share a request with others.
+func (a *accumulator) batchable(msg *Message) bool {
+	return msg.DelayLevel == 0 && msg.DeliverAt.IsZero() &&
+		(a.p.cfg.CompressOver < 0 || len(msg.Body) < a.p.cfg.CompressOver)
+}
+
+// add queues a send that holds its slot and its begin; it is sent at once
+// when the topic has room for another request in flight.
+func (a *accumulator) add(ctx context.Context, msg *Message, callback func(*SendResult, error)) {
+	a.mu.Lock()
+	tb := a.topics[msg.Topic]
+	if tb == nil {
+		tb = &topicBatches{}
+		a.topics[msg.Topic] = tb
+	}
+	tb.pending = append(tb.pending, pendingSend{ctx: ctx, msg: msg, callback: callback})
+	tb.bytes += len(msg.Body)
+	if tb.inflight >= autoBatchInFlight {
+		a.mu.Unlock()
+		return
+	}
+	tb.inflight++
+	batch := tb.take()
+	a.mu.Unlock()
+	a.send(msg.Topic, batch)
+}
+
+// take removes the next batch from the pending list.
+func (tb *topicBatches) take() []pendingSend {
+	n, bytes := 0, 0
+	for n < len(tb.pending) && n < autoBatchMaxMessages {
+		b := len(tb.pending[n].msg.Body)
+		if n > 0 && bytes+b > autoBatchMaxBytes {
+			break
+		}
+		bytes += b
+		n++
+	}
+	batch := make([]pendingSend, n)
+	copy(batch, tb.pending)
+	rest := copy(tb.pending, tb.pending[n:])
+	clear(tb.pending[rest:])
+	tb.pending = tb.pending[:rest]
+	tb.bytes -= bytes
+	return batch
+}
+
+// answered is called once per batch request finished: it sends the next
+// batch of the topic, or frees the request's place.
+func (a *accumulator) answered(topic string) {
+	a.mu.Lock()
+	tb := a.topics[topic]
+	if len(tb.pending) == 0 {
+		tb.inflight--
+		if tb.inflight == 0 {
+			delete(a.topics, topic)
+		}
+		a.mu.Unlock()
+		return
+	}
+	batch := tb.take()
+	a.mu.Unlock()
+	a.send(topic, batch)
+}
+
+// send starts one request for batch; sends whose ctx ended while they
+// waited are answered with ctx's error instead.
+func (a *accumulator) send(topic string, batch []pendingSend) {
+	p := a.p
+	live := batch[:0]
+	for _, s := range batch {
+		if err := s.ctx.Err(); err != nil {
+			<-p.slots
+			s.callback(nil, err)
+			p.end()
+			continue
+		}
+		live = append(live, s)
+	}
+	if len(live) == 0 {
+		a.answered(topic)
+		return
+	}
+	msgs := make([]*Message, len(live))
+	for i, s := range live {
+		msgs[i] = s.msg
+	}
+	out, err := p.prepare(msgs, "")
+	if err != nil {
+		for _, s := range live {
+			<-p.slots
+			s.callback(nil, err)
+			p.end()
+		}
+		a.answered(topic)
+		return
+	}
+	as := &asyncSend{p: p, out: out, msgs: msgs, parent: context.Background(), count: len(live)}
+	as.callback = func(res *SendResult, err error) {
+		a.answered(topic)
+		fanOut(live, res, err)
+	}
+	as.ctx, as.cancel = context.WithTimeout(context.Background(), p.cfg.SendTimeout)
+	as.attempt()
+}
+
+// fanOut gives each message of a batch its own result.
+func fanOut(batch []pendingSend, res *SendResult, err error) {
+	if res == nil || len(batch) == 1 {
+		for _, s := range batch {
+			s.callback(res, err)
+		}
+		return
+	}
+	ids := strings.Split(res.MsgID, ",")
+	offsetIDs := strings.Split(res.OffsetMsgID, ",")
+	for i, s := range batch {
+		r := *res
+		if len(ids) == len(batch) {
+			r.MsgID = ids[i]
+		}
+		if len(offsetIDs) == len(batch) {
+			r.OffsetMsgID = offsetIDs[i]
+		}
+		if r.Status != SendSpooled {
+			r.QueueOffset += int64(i)
+		}
+		s.callback(&r, err)
+	}
+}
