@@ -84,7 +84,8 @@ func Open(cfg Config) (*Store, error) {
 func (s *Store) startWarmer() {
 	w := newSegmentWarmer(s.cfg.FS, s.cfg.CommitLogDir, s.cfg.CommitLogSegmentSize, s.cfg.Logger)
 	s.log.files.warmer = w
-	if last := s.log.files.last(); last != nil {
+	last := s.log.files.last()
+	if last != nil {
 		w.request(last.end())
 	} else {
 		w.request(s.log.writeOff)
@@ -94,7 +95,17 @@ func (s *Store) startWarmer() {
 		defer s.wg.Done()
 		w.run(s.stop)
 	}()
+	if last == nil {
+		// A new store: give its first segment a head start (about a
+		// second for 1 GiB here), as RocketMQ waits for its first warmed
+		// file; past the bound the first append takes it half zeroed.
+		w.awaitFirst(s.log.writeOff, firstWarmWait)
+	}
 }
+
+// firstWarmWait bounds how long Open waits for a new store's first
+// segment to be warmed.
+const firstWarmWait = 3 * time.Second
 
 // createAbortFile marks the store open; Close removes the mark, so finding
 // it at Open means the last run did not close cleanly.

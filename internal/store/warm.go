@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/petrel-mq/petrel/internal/store/vfs"
 )
@@ -57,11 +58,12 @@ type segmentWarmer struct {
 	cancel  bool       // take wants busy's file now
 	ready   int64      // start whose file is prepared (maybe partly zeroed); -1: none
 	wake    chan struct{}
+	settled chan struct{} // kicked whenever a preparation ends
 	taken   atomic.Int64 // segments handed over, for tests and statistics
 }
 
 func newSegmentWarmer(fs vfs.FS, dir string, size int64, logger *slog.Logger) *segmentWarmer {
-	w := &segmentWarmer{fs: fs, dir: dir, size: size, logger: logger, want: -1, busy: -1, ready: -1, wake: make(chan struct{}, 1)}
+	w := &segmentWarmer{fs: fs, dir: dir, size: size, logger: logger, want: -1, busy: -1, ready: -1, wake: make(chan struct{}, 1), settled: make(chan struct{}, 1)}
 	w.changed = sync.NewCond(&w.mu)
 	return w
 }
@@ -110,6 +112,27 @@ func (w *segmentWarmer) take(start int64) (bool, error) {
 	return true, nil
 }
 
+// awaitFirst waits, at most timeout, until the segment at start is
+// prepared. Open uses it for a store's very first segment, which would
+// otherwise be taken (half zeroed) by the first append moments later.
+func (w *segmentWarmer) awaitFirst(start int64, timeout time.Duration) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		w.mu.Lock()
+		pending := w.ready != start && (w.want == start || w.busy == start)
+		w.mu.Unlock()
+		if !pending {
+			return
+		}
+		select {
+		case <-w.settled:
+		case <-t.C:
+			return
+		}
+	}
+}
+
 // run prepares requested segments until stop closes, then removes any
 // prepared file nobody took.
 func (w *segmentWarmer) run(stop <-chan struct{}) {
@@ -140,6 +163,7 @@ func (w *segmentWarmer) run(stop <-chan struct{}) {
 		}
 		w.changed.Broadcast()
 		w.mu.Unlock()
+		kick(w.settled)
 		if err != nil {
 			w.fs.Remove(w.tmpPath(start))
 			if err != errWarmStopped {

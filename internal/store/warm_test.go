@@ -74,7 +74,9 @@ func TestWarmedSegmentIsTakenAtRoll(t *testing.T) {
 	cfg := syncWarmConfig(fs)
 	s := mustOpen(t, cfg)
 	size := cfg.CommitLogSegmentSize
-	waitUntil(t, "the first segment to be warmed", func() bool { return warmReady(s) == 0 })
+	if got := warmReady(s); got != 0 {
+		t.Fatalf("Open returned before a new store's first segment was warmed (ready %d)", got)
+	}
 	mustPut(t, s, newMsg("T", 0, "first"))
 	waitUntil(t, "the second segment to be warmed", func() bool { return warmReady(s) == size })
 	put := 1 + fillSegments(t, s, 3)
