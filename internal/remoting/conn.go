@@ -62,7 +62,9 @@ type Conn struct {
 	running   atomic.Int32  // goroutines not yet exited
 
 	inFlight chan struct{} // one token per running handler
-	work     chan *Request // hands a request to an idle handler goroutine
+	// outstanding is len(pend.calls), readable without the lock.
+	outstanding atomic.Int32
+	work        chan *Request // hands a request to an idle handler goroutine
 
 	wsignal chan struct{} // the write queue became non-empty
 
@@ -70,11 +72,13 @@ type Conn struct {
 	// the writer.
 	wq struct {
 		sync.Mutex
-		buf    []byte
-		spare  []byte        // the writer's previous buffer, for reuse
-		closed bool          // no more frames accepted
-		flush  bool          // close once the queue is written
-		wait   chan struct{} // closed when the writer takes the queue
+		buf     []byte
+		spare   []byte        // the writer's previous buffer, for reuse
+		closed  bool          // no more frames accepted
+		flush   bool          // close once the queue is written
+		wait    chan struct{} // closed when the writer takes the queue
+		writing bool          // a goroutine is writing a buffer it took
+		failed  error         // a direct write failed; the writer goroutine handles it
 	}
 
 	// pend tracks both directions' unfinished requests.
@@ -403,14 +407,67 @@ func (c *Conn) enqueue(ctx context.Context, cmd *protocol.Command) error {
 	queued := len(c.wq.buf)
 	buf, err := cmd.EncodeFrame(c.wq.buf, c.cfg.maxFrame)
 	c.wq.buf = buf
-	c.wq.Unlock()
 	if err != nil {
+		c.wq.Unlock()
 		return err
 	}
-	if queued == 0 {
+	// A frame alone on its connection (nothing queued, nobody writing, no
+	// other request in flight either way) is written from this goroutine:
+	// a synchronous exchange then costs no hop to the writer goroutine on
+	// either side. Busier connections go through the writer, whose yield
+	// lets several frames share one write call.
+	direct := queued == 0 && !c.wq.writing && c.wq.failed == nil &&
+		len(c.inFlight) <= 1 && c.outstanding.Load() <= 1
+	var out []byte
+	if direct {
+		out = c.takeLocked()
+	}
+	c.wq.Unlock()
+	switch {
+	case direct:
+		c.write(out)
+	case queued == 0:
 		c.signalWriter()
 	}
 	return nil
+}
+
+// takeLocked takes the queued frames for writing and marks a write in
+// progress; the queue continues in the spare buffer.
+func (c *Conn) takeLocked() []byte {
+	buf := c.wq.buf
+	c.wq.buf, c.wq.spare = c.wq.spare[:0], nil
+	c.wq.writing = true
+	if c.wq.wait != nil {
+		close(c.wq.wait)
+		c.wq.wait = nil
+	}
+	return buf
+}
+
+// write writes a buffer taken by takeLocked and ends the write in
+// progress. A failure is left to the writer goroutine, which owns the
+// connection's fate; so are frames queued during the write.
+func (c *Conn) write(buf []byte) {
+	if c.cfg.idle > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(c.cfg.idle))
+	}
+	_, err := c.nc.Write(buf)
+	c.wq.Lock()
+	c.wq.writing = false
+	if err != nil {
+		c.wq.failed = err
+	} else if cap(buf) <= maxSpareBuffer || len(buf) >= cap(buf)/16 {
+		// A buffer above maxSpareBuffer is kept while the batches still
+		// fill a sixteenth of it (a pipelining client), and dropped once
+		// the load falls.
+		c.wq.spare = buf[:0]
+	}
+	more := err != nil || len(c.wq.buf) > 0 || c.wq.flush
+	c.wq.Unlock()
+	if more {
+		c.signalWriter()
+	}
 }
 
 func (c *Conn) signalWriter() {
@@ -446,17 +503,22 @@ func (c *Conn) writeLoop() {
 				c.wq.Unlock()
 				return
 			}
-			buf := c.wq.buf
-			if len(buf) > 0 {
-				// Swap in the spare; an empty queue keeps its buffer, so
-				// neither is lost to an idle round.
-				c.wq.buf, c.wq.spare = c.wq.spare[:0], nil
+			if err := c.wq.failed; err != nil {
+				c.wq.Unlock()
+				readOn = c.writeFailed(err)
+				return
+			}
+			if c.wq.writing {
+				c.wq.Unlock()
+				break // the goroutine writing signals when it is done
+			}
+			// An empty queue keeps its buffer, so neither buffer is lost
+			// to an idle round.
+			var buf []byte
+			if len(c.wq.buf) > 0 {
+				buf = c.takeLocked()
 			}
 			flushed := c.wq.flush && len(buf) == 0
-			if c.wq.wait != nil {
-				close(c.wq.wait)
-				c.wq.wait = nil
-			}
 			c.wq.Unlock()
 			if flushed {
 				return
@@ -464,21 +526,7 @@ func (c *Conn) writeLoop() {
 			if len(buf) == 0 {
 				break
 			}
-			if c.cfg.idle > 0 {
-				c.nc.SetWriteDeadline(time.Now().Add(c.cfg.idle))
-			}
-			if _, err := c.nc.Write(buf); err != nil {
-				readOn = c.writeFailed(err)
-				return
-			}
-			// A buffer above maxSpareBuffer is kept while the batches
-			// still fill a sixteenth of it (a pipelining client), and
-			// dropped once the load falls.
-			if cap(buf) <= maxSpareBuffer || len(buf) >= cap(buf)/16 {
-				c.wq.Lock()
-				c.wq.spare = buf[:0]
-				c.wq.Unlock()
-			}
+			c.write(buf)
 		}
 	}
 }

@@ -170,6 +170,7 @@ func (c *Conn) register(cl *call) error {
 		if _, busy := c.pend.calls[op]; !busy { // only after 2^32 requests
 			cl.opaque = op
 			c.pend.calls[op] = cl
+			c.outstanding.Store(int32(len(c.pend.calls)))
 			return nil
 		}
 	}
@@ -184,6 +185,7 @@ func (c *Conn) unregister(cl *call) bool {
 		return false
 	}
 	delete(c.pend.calls, cl.opaque)
+	c.outstanding.Store(int32(len(c.pend.calls)))
 	return true
 }
 
@@ -193,6 +195,7 @@ func (c *Conn) deliver(resp *protocol.Command) {
 	cl := c.pend.calls[resp.Opaque]
 	if cl != nil {
 		delete(c.pend.calls, resp.Opaque)
+		c.outstanding.Store(int32(len(c.pend.calls)))
 	}
 	c.pend.Unlock()
 	if cl != nil && cl.async != nil {

@@ -59,7 +59,7 @@ type segmentWarmer struct {
 	ready   int64      // start whose file is prepared (maybe partly zeroed); -1: none
 	wake    chan struct{}
 	settled chan struct{} // kicked whenever a preparation ends
-	taken   atomic.Int64 // segments handed over, for tests and statistics
+	taken   atomic.Int64  // segments handed over, for tests and statistics
 }
 
 func newSegmentWarmer(fs vfs.FS, dir string, size int64, logger *slog.Logger) *segmentWarmer {
