@@ -83,6 +83,7 @@ func Open(cfg Config) (*Store, error) {
 // calls it before anything can append.
 func (s *Store) startWarmer() {
 	w := newSegmentWarmer(s.cfg.FS, s.cfg.CommitLogDir, s.cfg.CommitLogSegmentSize, s.cfg.Logger)
+	w.appended = s.log.appended.Load
 	s.log.files.warmer = w
 	last := s.log.files.last()
 	if last != nil {
