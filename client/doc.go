@@ -4,7 +4,9 @@
 //
 // A Producer sends synchronously (Send; several messages are one batch),
 // asynchronously with many requests in flight on one connection
-// (SendAsync), oneway (SendOneway), or in a transaction
+// (SendAsync, which under load gathers messages into batch requests while
+// earlier ones are in flight; see ProducerConfig.DisableAutoBatch),
+// oneway (SendOneway), or in a transaction
 // (SendInTransaction). Every call takes a context; Close stops everything
 // the producer started and waits for it.
 //
