@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/petrel-mq/petrel/internal/body"
 	"github.com/petrel-mq/petrel/internal/message"
@@ -72,7 +73,9 @@ func (b *Broker) handleSend(req *remoting.Request) *protocol.Command {
 	if resp != nil {
 		return resp
 	}
-	props := []byte(h.properties)
+	// Read-only view: everything below only reads props (a copy was
+	// a tenth of handleSend's CPU).
+	props := unsafe.Slice(unsafe.StringData(h.properties), len(h.properties))
 	if len(props) > message.MaxPropertiesLength {
 		return cmd.NewResponse(protocol.MessageIllegal, fmt.Sprintf("the properties are %d bytes, more than %d", len(props), message.MaxPropertiesLength))
 	}
