@@ -100,6 +100,18 @@ func (b *Broker) handleSend(req *remoting.Request) *protocol.Command {
 		ReconsumeTimes: h.reconsumeTimes,
 		Body:           cmd.Body,
 	}
+	group, toRetry := strings.CutPrefix(h.topic, RetryGroupTopicPrefix)
+	if toRetry && !half {
+		dlq, resp := b.retryExhausted(cmd, group, &h)
+		if resp != nil {
+			return resp
+		}
+		if dlq {
+			m.Topic, m.QueueID = h.topic, h.queueID
+			props = message.AppendPropertiesWithout(nil, props, message.PropertyDelayTimeLevel,
+				message.PropertyTimerDeliverMS, message.PropertyTimerDelaySec, message.PropertyTimerDelayMS)
+		}
+	}
 	buf := getPropsBuffer()
 	defer putPropsBuffer(buf)
 	*buf = b.storedProperties((*buf)[:0], props)
@@ -113,6 +125,35 @@ func (b *Broker) handleSend(req *remoting.Request) *protocol.Command {
 		return storeErrorResponse(cmd, err)
 	}
 	return b.sendResponse(cmd, res, queueID, message.OffsetMsgID(b.storeHost, res.PhysOffset))
+}
+
+// retryExhausted is RocketMQ's handleRetryAndDLQ for a message a client
+// sends straight to %RETRY%<group> (the Java consumer does so when
+// CONSUMER_SEND_MSG_BACK fails): once its reconsume times reach the
+// group's retryMaxTimes, or the header's maxReconsumeTimes when given, it
+// goes to %DLQ%<group> instead, at once. RocketMQ 4.x kept such a
+// message's delay level (its properties were set after the check, so the
+// DLQ copy was delayed first); petrel drops it.
+func (b *Broker) retryExhausted(cmd *protocol.Command, group string, h *sendHeader) (bool, *protocol.Command) {
+	g, ok, err := b.groups.findOrCreate(group)
+	if err != nil {
+		return false, cmd.NewResponse(protocol.SystemError, err.Error())
+	}
+	if !ok {
+		return false, cmd.NewResponse(protocol.SubscriptionGroupNotExist, "subscription group ["+group+"] does not exist")
+	}
+	maxTimes := g.RetryMaxTimes
+	if h.hasMaxReconsumeTimes {
+		maxTimes = h.maxReconsumeTimes
+	}
+	if h.reconsumeTimes < maxTimes {
+		return false, nil
+	}
+	h.topic, h.queueID = DLQGroupTopicPrefix+group, 0
+	if _, err := b.ensureTopic(h.topic, 1, body.PermRead|body.PermWrite); err != nil {
+		return false, cmd.NewResponse(protocol.SystemError, err.Error())
+	}
+	return true, nil
 }
 
 func isTrue(props []byte, name string) bool {
