@@ -82,9 +82,10 @@ func (c *PushConsumer) callListener(ctx context.Context, msgs []*MessageExt) (re
 
 // finish acts on a listener's result. Failed messages of a clustering
 // group are sent back to the broker (which redelivers them through the
-// retry topic, or dead-letters them after MaxReconsumeTimes); a message
-// whose send-back fails stays held and is consumed again locally after
-// LocalRetryDelay. A broadcasting group drops failed messages, as
+// retry topic, or dead-letters them after MaxReconsumeTimes); if that
+// fails, a copy is sent to the retry topic like a new message (through
+// any broker that has it); a message for which both fail stays held and
+// is consumed again locally after LocalRetryDelay. A broadcasting group drops failed messages, as
 // RocketMQ does: there is no per-member retry topic.
 func (c *PushConsumer) finish(pq *processQueue, msgs []*MessageExt, res ConsumeResult) {
 	if pq.isDropped() {
@@ -102,9 +103,12 @@ func (c *PushConsumer) finish(pq *processQueue, msgs []*MessageExt, res ConsumeR
 	var sent, failed []*MessageExt
 	for _, m := range msgs {
 		if err := c.sendBack(m, 0); err != nil {
-			c.log.Warn("petrel client: send back failed; retrying locally", "msgId", m.MsgID, "err", err)
-			failed = append(failed, m)
-			continue
+			if err2 := c.sendToRetryTopic(c.ctx, m); err2 != nil {
+				c.log.Warn("petrel client: send back and send to the retry topic failed; retrying locally", "msgId", m.MsgID, "sendBack", err, "retryTopic", err2)
+				failed = append(failed, m)
+				continue
+			}
+			c.log.Info("petrel client: send back failed; sent to the retry topic instead", "msgId", m.MsgID, "err", err)
 		}
 		sent = append(sent, m)
 	}

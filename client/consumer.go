@@ -247,6 +247,7 @@ type PushConsumer struct {
 	resets    chan resetRequest
 	offsets   offsetStore
 	table     *queueTable
+	retry     retrySender // CONSUMER_SEND_MSG_BACK's fallback
 }
 
 const (

@@ -63,6 +63,10 @@ func (p *Producer) prepare(msgs []*Message, group string, extraProps ...string) 
 		}
 	}
 	first := msgs[0]
+	var reconsumeTimes, maxReconsumeTimes string
+	if len(msgs) == 1 {
+		first, reconsumeTimes, maxReconsumeTimes = retryHeader(first)
+	}
 	out := &outgoing{topic: first.Topic, first: first}
 	var (
 		code    = protocol.SendMessageV2
@@ -107,6 +111,12 @@ func (p *Producer) prepare(msgs []*Message, group string, extraProps ...string) 
 	}
 	if code == protocol.SendBatchMessage {
 		ext = append(ext, protocol.Field{Key: "m", Value: "true"})
+	}
+	if reconsumeTimes != "" {
+		ext.Set("j", reconsumeTimes)
+	}
+	if maxReconsumeTimes != "" {
+		ext = append(ext, protocol.Field{Key: "l", Value: maxReconsumeTimes})
 	}
 	out.req = protocol.NewRequest(code, ext, payload)
 	// The binary header costs both sides less than JSON: no escaping of
