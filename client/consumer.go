@@ -17,18 +17,19 @@ import (
 // Defaults of PushConsumerConfig fields left zero (RocketMQ's names in
 // parentheses).
 const (
-	DefaultConsumeGoroutines         = 20               // consumeThreadMin
-	DefaultConsumeBatchSize          = 1                // consumeMessageBatchMaxSize
-	DefaultPullBatchSize             = 32               // pullBatchSize
-	DefaultPullThresholdForQueue     = 1000             // pullThresholdForQueue
-	DefaultPullThresholdSizeForQueue = 100 << 20        // pullThresholdSizeForQueue (100 MiB)
-	DefaultMaxReconsumeTimes         = 16               // maxReconsumeTimes
-	DefaultConsumeTimeout            = 15 * time.Minute // consumeTimeout
-	DefaultRebalanceInterval         = 20 * time.Second // rocketmq.client.rebalance.waitInterval
-	DefaultPersistOffsetInterval     = 5 * time.Second  // persistConsumerOffsetInterval
-	DefaultSuspendCurrentQueueTime   = time.Second      // suspendCurrentQueueTimeMillis
-	DefaultLocalRetryDelay           = 5 * time.Second  // the Go client's back-off after a failed send-back
-	DefaultLockInterval              = 20 * time.Second // rocketmq.client.rebalance.lockInterval
+	DefaultConsumeGoroutines         = 20                // consumeThreadMin
+	DefaultConsumeBatchSize          = 1                 // consumeMessageBatchMaxSize
+	DefaultPullBatchSize             = 32                // pullBatchSize
+	DefaultPullThresholdForQueue     = 1000              // pullThresholdForQueue
+	DefaultPullThresholdSizeForQueue = 100 << 20         // pullThresholdSizeForQueue (100 MiB)
+	DefaultMaxReconsumeTimes         = 16                // maxReconsumeTimes
+	DefaultPullMaxIdleTime           = 120 * time.Second // pullMaxIdleTime
+	DefaultConsumeTimeout            = 15 * time.Minute  // consumeTimeout
+	DefaultRebalanceInterval         = 20 * time.Second  // rocketmq.client.rebalance.waitInterval
+	DefaultPersistOffsetInterval     = 5 * time.Second   // persistConsumerOffsetInterval
+	DefaultSuspendCurrentQueueTime   = time.Second       // suspendCurrentQueueTimeMillis
+	DefaultLocalRetryDelay           = 5 * time.Second   // the Go client's back-off after a failed send-back
+	DefaultLockInterval              = 20 * time.Second  // rocketmq.client.rebalance.lockInterval
 	// DefaultConsumeFromTimestampAgo is how far back ConsumeFromTimestamp
 	// starts when ConsumeTimestamp is zero (RocketMQ: half an hour ago).
 	DefaultConsumeFromTimestampAgo = 30 * time.Minute
@@ -166,6 +167,12 @@ type PushConsumerConfig struct {
 	// of a call running past it are retried as if it returned
 	// ReconsumeLater, and its eventual result is ignored.
 	ConsumeTimeout time.Duration
+	// PullMaxIdleTime (RocketMQ's pullMaxIdleTime, default 120 s): a queue
+	// whose next pull has not started for this long, while it was neither
+	// flow-controlled nor consuming, is dropped and started afresh from
+	// its committed offset at the next rebalance, so a pull that hung
+	// cannot stall the queue for good.
+	PullMaxIdleTime time.Duration
 	// RebalanceInterval is how often the group's queues are allocated
 	// again (default 20 s); membership changes announced by brokers and
 	// route changes trigger a rebalance at once.
@@ -281,6 +288,7 @@ func NewPushConsumer(cfg PushConsumerConfig) (*PushConsumer, error) {
 	}
 	setDefault(&cfg.ConsumeTimeout, DefaultConsumeTimeout)
 	setDefault(&cfg.RebalanceInterval, DefaultRebalanceInterval)
+	setDefault(&cfg.PullMaxIdleTime, DefaultPullMaxIdleTime)
 	setDefault(&cfg.PersistOffsetInterval, DefaultPersistOffsetInterval)
 	setDefault(&cfg.LocalRetryDelay, DefaultLocalRetryDelay)
 	setDefault(&cfg.SuspendCurrentQueueTime, DefaultSuspendCurrentQueueTime)

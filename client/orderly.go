@@ -125,6 +125,7 @@ func (c *PushConsumer) orderlyLoop(pq *processQueue) {
 			sleepCtx(ctx, c.cfg.SuspendCurrentQueueTime)
 			continue
 		}
+		pq.pulling()
 		res, err := c.pullQueue(ctx, pq)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -135,10 +136,15 @@ func (c *PushConsumer) orderlyLoop(pq *processQueue) {
 			continue
 		}
 		c.handlePullResult(pq, res)
-		for i := 0; i < len(res.msgs); i += c.cfg.ConsumeBatchSize {
-			if !c.consumeInOrder(ctx, pq, res.msgs[i:min(i+c.cfg.ConsumeBatchSize, len(res.msgs))]) {
-				return
+		if !pq.whileBusy(func() bool {
+			for i := 0; i < len(res.msgs); i += c.cfg.ConsumeBatchSize {
+				if !c.consumeInOrder(ctx, pq, res.msgs[i:min(i+c.cfg.ConsumeBatchSize, len(res.msgs))]) {
+					return false
+				}
 			}
+			return true
+		}) {
+			return
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,6 +42,12 @@ type processQueue struct {
 	committed int64
 	// locked: an orderly consumer holds the queue's broker lock.
 	locked bool
+
+	// lastPull is when the queue's loop last started a pull (unix nanos);
+	// busy is set while it waits for space or consumes instead, which is
+	// not idleness (see PushConsumerConfig.PullMaxIdleTime).
+	lastPull atomic.Int64
+	busy     atomic.Bool
 }
 
 type pqEntry struct {
@@ -53,7 +60,28 @@ func newProcessQueue(mq MessageQueue, sub *subscription, next int64) *processQue
 	pq := &processQueue{mq: mq, sub: sub, next: next, committed: -1, done: make(chan struct{}),
 		space: make(chan struct{}, 1), inflight: make(map[*consumeBatch]struct{})}
 	pq.ctx, pq.cancel = context.WithCancel(context.Background())
+	pq.pulling()
 	return pq
+}
+
+// pulling records that the loop is about to pull.
+func (pq *processQueue) pulling() { pq.lastPull.Store(time.Now().UnixNano()) }
+
+// whileBusy runs fn (waiting for space, consuming) as time that does not
+// count as idle.
+func (pq *processQueue) whileBusy(fn func() bool) bool {
+	pq.busy.Store(true)
+	defer func() {
+		pq.pulling()
+		pq.busy.Store(false)
+	}()
+	return fn()
+}
+
+// pullIdle reports whether no pull has started for maxIdle while the
+// loop was not busy: RocketMQ's isPullExpired.
+func (pq *processQueue) pullIdle(now time.Time, maxIdle time.Duration) bool {
+	return !pq.busy.Load() && now.Sub(time.Unix(0, pq.lastPull.Load())) > maxIdle
 }
 
 // add records pulled messages (in offset order) and the next offset to

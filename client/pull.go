@@ -125,9 +125,12 @@ func (c *PushConsumer) pullLoop(pq *processQueue) {
 	defer close(pq.done)
 	ctx := pq.ctx
 	for ctx.Err() == nil {
-		if !pq.waitSpace(ctx, c.cfg.PullThresholdForQueue, int64(c.cfg.PullThresholdSizeForQueue)) {
+		if !pq.whileBusy(func() bool {
+			return pq.waitSpace(ctx, c.cfg.PullThresholdForQueue, int64(c.cfg.PullThresholdSizeForQueue))
+		}) {
 			return
 		}
+		pq.pulling()
 		res, err := c.pullQueue(ctx, pq)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -138,7 +141,7 @@ func (c *PushConsumer) pullLoop(pq *processQueue) {
 			continue
 		}
 		c.handlePullResult(pq, res)
-		if len(res.msgs) > 0 && !c.submit(ctx, pq, res.msgs) {
+		if len(res.msgs) > 0 && !pq.whileBusy(func() bool { return c.submit(ctx, pq, res.msgs) }) {
 			return
 		}
 	}

@@ -161,8 +161,19 @@ func (c *PushConsumer) updateQueues(s *subscription, mine []MessageQueue) {
 	for _, mq := range mine {
 		want[mq] = true
 	}
+	now := time.Now()
 	for _, pq := range c.table.all() {
-		if pq.mq.Topic == s.topic && !want[pq.mq] {
+		if pq.mq.Topic != s.topic {
+			continue
+		}
+		switch {
+		case !want[pq.mq]:
+			c.removeQueue(pq)
+		case pq.pullIdle(now, c.cfg.PullMaxIdleTime):
+			// RocketMQ logs this as a bug it works around: the queue's pull
+			// stalled. Start it afresh from its committed offset.
+			c.log.Warn("petrel client: no pull for longer than PullMaxIdleTime; restarting the queue",
+				"queue", pq.mq.String(), "idle", now.Sub(time.Unix(0, pq.lastPull.Load())))
 			c.removeQueue(pq)
 		}
 	}
