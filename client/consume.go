@@ -58,6 +58,7 @@ func (c *PushConsumer) consume(b *consumeBatch) {
 		return
 	}
 	b.started = time.Now()
+	pq.lastConsume.Store(b.started.UnixMilli())
 	pq.startBatch(b)
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConsumeTimeout)
 	res := c.callListener(ctx, b.msgs)

@@ -179,6 +179,8 @@ func newInstance(cfg Config, clientID, key string) *instance {
 	in.mux.HandleFunc(protocol.CheckTransactionState, in.handleCheckTransaction)
 	in.mux.HandleFunc(protocol.NotifyConsumerIDsChanged, in.handleNotifyConsumerIDsChanged)
 	in.mux.HandleFunc(protocol.ResetConsumerClientOffset, in.handleResetConsumerClientOffset)
+	in.mux.HandleFunc(protocol.GetConsumerRunningInfo, in.handleGetConsumerRunningInfo)
+	in.mux.HandleFunc(protocol.ConsumeMessageDirectly, in.handleConsumeMessageDirectly)
 	in.rc = remoting.NewClient(remoting.ClientOptions{Handler: in.mux, Logger: in.log})
 	return in
 }

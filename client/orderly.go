@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/petrel-mq/petrel/internal/protocol"
 )
@@ -154,6 +155,7 @@ func (c *PushConsumer) orderlyLoop(pq *processQueue) {
 // uncommitted and is consumed again by the queue's next owner).
 func (c *PushConsumer) consumeInOrder(ctx context.Context, pq *processQueue, msgs []*MessageExt) bool {
 	for {
+		pq.lastConsume.Store(time.Now().UnixMilli())
 		cctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConsumeTimeout)
 		res := c.callOrderly(cctx, msgs)
 		cancel()

@@ -48,6 +48,10 @@ type processQueue struct {
 	// not idleness (see PushConsumerConfig.PullMaxIdleTime).
 	lastPull atomic.Int64
 	busy     atomic.Bool
+	// lastConsume and lastLock (unix millis) are reported by
+	// GET_CONSUMER_RUNNING_INFO.
+	lastConsume atomic.Int64
+	lastLock    atomic.Int64
 }
 
 type pqEntry struct {
@@ -238,6 +242,9 @@ func (pq *processQueue) markCommitted(off int64) bool {
 }
 
 func (pq *processQueue) setLocked(v bool) {
+	if v {
+		pq.lastLock.Store(time.Now().UnixMilli())
+	}
 	pq.mu.Lock()
 	pq.locked = v
 	pq.mu.Unlock()

@@ -157,6 +157,8 @@ func (b *Broker) mux() *remoting.Mux {
 		protocol.InvokeBrokerToResetOffset:        b.handleResetOffset,
 		protocol.ViewMessageByID:                  b.handleViewMessageByID,
 		protocol.EndTransaction:                   b.handleEndTransaction,
+		protocol.GetConsumerRunningInfo:           b.handleGetConsumerRunningInfo,
+		protocol.ConsumeMessageDirectly:           b.handleConsumeMessageDirectly,
 	} {
 		m.Handle(code, h)
 	}
