@@ -24,6 +24,7 @@ const (
 	DefaultPullThresholdSizeForQueue = 100 << 20         // pullThresholdSizeForQueue (100 MiB)
 	DefaultMaxReconsumeTimes         = 16                // maxReconsumeTimes
 	DefaultPullMaxIdleTime           = 120 * time.Second // pullMaxIdleTime
+	DefaultLockMaxLiveTime           = 30 * time.Second  // rebalanceLockMaxLiveTime
 	DefaultConsumeTimeout            = 15 * time.Minute  // consumeTimeout
 	DefaultRebalanceInterval         = 20 * time.Second  // rocketmq.client.rebalance.waitInterval
 	DefaultPersistOffsetInterval     = 5 * time.Second   // persistConsumerOffsetInterval
@@ -167,6 +168,11 @@ type PushConsumerConfig struct {
 	// of a call running past it are retried as if it returned
 	// ReconsumeLater, and its eventual result is ignored.
 	ConsumeTimeout time.Duration
+	// LockMaxLiveTime (RocketMQ's rebalanceLockMaxLiveTime, default 30 s):
+	// an orderly consumer consumes a queue only while its lock was renewed
+	// within this long; past it, it locks the queue again first and
+	// pauses while it cannot.
+	LockMaxLiveTime time.Duration
 	// PullMaxIdleTime (RocketMQ's pullMaxIdleTime, default 120 s): a queue
 	// whose next pull has not started for this long, while it was neither
 	// flow-controlled nor consuming, is dropped and started afresh from
@@ -289,6 +295,7 @@ func NewPushConsumer(cfg PushConsumerConfig) (*PushConsumer, error) {
 	setDefault(&cfg.ConsumeTimeout, DefaultConsumeTimeout)
 	setDefault(&cfg.RebalanceInterval, DefaultRebalanceInterval)
 	setDefault(&cfg.PullMaxIdleTime, DefaultPullMaxIdleTime)
+	setDefault(&cfg.LockMaxLiveTime, DefaultLockMaxLiveTime)
 	setDefault(&cfg.PersistOffsetInterval, DefaultPersistOffsetInterval)
 	setDefault(&cfg.LocalRetryDelay, DefaultLocalRetryDelay)
 	setDefault(&cfg.SuspendCurrentQueueTime, DefaultSuspendCurrentQueueTime)

@@ -94,7 +94,7 @@ func (c *PushConsumer) lockOwned() {
 		held, err := c.lockOnBroker(c.ctx, broker, mqs)
 		if err != nil {
 			c.log.Warn("petrel client: renew queue locks", "broker", broker, "err", err)
-			continue // keep consuming: the broker's lock outlives a missed renewal
+			continue // consumption goes on until the lock is older than LockMaxLiveTime
 		}
 		for _, pq := range pqs {
 			pq.setLocked(held[pq.mq])
@@ -122,7 +122,7 @@ func (c *PushConsumer) orderlyLoop(pq *processQueue) {
 	defer close(pq.done)
 	ctx := pq.ctx
 	for ctx.Err() == nil {
-		if !pq.isLocked() && !c.lockQueue(pq) {
+		if !c.lockFresh(pq) && !c.lockQueue(pq) {
 			sleepCtx(ctx, c.cfg.SuspendCurrentQueueTime)
 			continue
 		}
@@ -155,10 +155,11 @@ func (c *PushConsumer) orderlyLoop(pq *processQueue) {
 // uncommitted and is consumed again by the queue's next owner).
 func (c *PushConsumer) consumeInOrder(ctx context.Context, pq *processQueue, msgs []*MessageExt) bool {
 	for {
+		if !c.awaitLock(ctx, pq) {
+			return false
+		}
 		pq.lastConsume.Store(time.Now().UnixMilli())
-		cctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConsumeTimeout)
-		res := c.callOrderly(cctx, msgs)
-		cancel()
+		res := c.callOrderlyWatched(pq, msgs)
 		if res == ConsumeSuccess {
 			pq.remove(msgs)
 			return true
@@ -176,6 +177,51 @@ func (c *PushConsumer) consumeInOrder(ctx context.Context, pq *processQueue, msg
 			return false
 		}
 	}
+}
+
+// lockFresh reports whether pq's lock may be consumed under: held, and
+// renewed within LockMaxLiveTime (RocketMQ's rebalanceLockMaxLiveTime,
+// 30 s, half the broker's 60 s expiry). A member that cannot renew its
+// locks (cut off from the broker) stops consuming well before another
+// member may take the queue over.
+func (c *PushConsumer) lockFresh(pq *processQueue) bool {
+	return pq.isLocked() && time.Since(time.UnixMilli(pq.lastLock.Load())) <= c.cfg.LockMaxLiveTime
+}
+
+// awaitLock makes sure pq's lock is fresh before a batch is consumed,
+// locking it again as needed and pausing SuspendCurrentQueueTime between
+// attempts; false if ctx ended first (the batch stays held).
+func (c *PushConsumer) awaitLock(ctx context.Context, pq *processQueue) bool {
+	for !c.lockFresh(pq) {
+		if c.lockQueue(pq) {
+			return true
+		}
+		pq.relockFailures.Add(1)
+		if !sleepCtx(ctx, c.cfg.SuspendCurrentQueueTime) {
+			return false
+		}
+	}
+	return true
+}
+
+// callOrderlyWatched calls the orderly listener with ConsumeTimeout as its
+// ctx deadline. A call past it is logged, once, and waited for: unlike a
+// concurrent consumer's, an orderly batch cannot be retried beside the
+// call still running without breaking the queue's order (RocketMQ does
+// not time orderly calls out either). The queue resumes when the
+// listener returns, which a listener minding its ctx does at the deadline.
+func (c *PushConsumer) callOrderlyWatched(pq *processQueue, msgs []*MessageExt) ConsumeResult {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConsumeTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		if ctx.Err() == context.DeadlineExceeded {
+			pq.overdue.Add(1)
+			c.log.Error("petrel client: orderly listener is running past the consume timeout; its queue waits for it",
+				"queue", pq.mq.String(), "timeout", c.cfg.ConsumeTimeout, "firstMsgId", msgs[0].MsgID)
+		}
+	})
+	defer stop()
+	return c.callOrderly(ctx, msgs)
 }
 
 // deadLetter sends msgs back with delay level -1 (straight to the DLQ);

@@ -52,6 +52,10 @@ type processQueue struct {
 	// GET_CONSUMER_RUNNING_INFO.
 	lastConsume atomic.Int64
 	lastLock    atomic.Int64
+	// relockFailures counts failed attempts to renew a stale lock before
+	// a batch; overdue counts orderly calls past ConsumeTimeout.
+	relockFailures atomic.Int64
+	overdue        atomic.Int64
 }
 
 type pqEntry struct {
