@@ -436,16 +436,20 @@ func (c *PushConsumer) Close() error {
 // unregister sends UNREGISTER_CLIENT to every broker of the cached routes,
 // as the Java client does on shutdown, so the group's other members need
 // not wait for the connection to close or the registration to expire.
-func (c *PushConsumer) unregister(ctx context.Context) {
+func (c *PushConsumer) unregister(ctx context.Context) { c.inst.unregisterConsumer(ctx, c.cfg.Group) }
+
+// unregisterConsumer sends UNREGISTER_CLIENT for a consumer group to every
+// broker of the cached routes.
+func (in *instance) unregisterConsumer(ctx context.Context, group string) {
 	var wg sync.WaitGroup
-	for addr, name := range c.inst.brokerAddrs(false) {
+	for addr, name := range in.brokerAddrs(false) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			req := protocol.NewRequest(protocol.UnregisterClient, protocol.FieldsOf(
-				"clientID", c.inst.clientID, "producerGroup", "", "consumerGroup", c.cfg.Group), nil)
-			if _, err := c.inst.invoke(ctx, name, addr, req); err != nil {
-				c.log.Debug("petrel client: unregister", "err", err)
+				"clientID", in.clientID, "producerGroup", "", "consumerGroup", group), nil)
+			if _, err := in.invoke(ctx, name, addr, req); err != nil {
+				in.log.Debug("petrel client: unregister", "group", group, "err", err)
 			}
 		}()
 	}

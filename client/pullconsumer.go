@@ -29,6 +29,12 @@ type PullConsumerConfig struct {
 	// BufferedBatches is how many pulled batches wait for Poll before the
 	// queues' fetchers pause (default 16).
 	BufferedBatches int
+	// Strategy allocates a subscribed topic's queues among the group's
+	// members (default AllocateAveragely); RebalanceInterval is how often
+	// they are allocated again (default 20 s). Membership changes the
+	// brokers announce rebalance at once. Both apply to Subscribe only.
+	Strategy          AllocateStrategy
+	RebalanceInterval time.Duration
 }
 
 // PullConsumer reads the queues it is assigned at the pace of Poll and
@@ -50,6 +56,14 @@ type PullConsumer struct {
 	commited map[MessageQueue]int64
 	subs     map[string]*subscription
 	offsets  *remoteOffsets
+
+	// Subscribe mode (pullrebalance.go); Assign and Subscribe exclude
+	// each other.
+	assigned   bool
+	subscribed bool
+	kick       chan struct{} // rebalance now
+	stop       chan struct{} // closed by Close
+	wg         sync.WaitGroup
 }
 
 type pulledBatch struct {
@@ -73,6 +87,10 @@ func NewPullConsumer(cfg PullConsumerConfig) (*PullConsumer, error) {
 	}
 	setDefault(&cfg.PullBatchSize, DefaultPullBatchSize)
 	setDefault(&cfg.BufferedBatches, 16)
+	setDefault(&cfg.RebalanceInterval, DefaultRebalanceInterval)
+	if cfg.Strategy == nil {
+		cfg.Strategy = AllocateAveragely{}
+	}
 	if cfg.ConsumeFrom == ConsumeFromTimestamp && cfg.ConsumeTimestamp.IsZero() {
 		cfg.ConsumeTimestamp = time.Now().Add(-DefaultConsumeFromTimestampAgo)
 	}
@@ -83,7 +101,8 @@ func NewPullConsumer(cfg PullConsumerConfig) (*PullConsumer, error) {
 	p := &PullConsumer{cfg: cfg, inst: inst, log: inst.log.With("consumerGroup", cfg.Group),
 		ready: make(chan pulledBatch, cfg.BufferedBatches), fetchers: make(map[MessageQueue]*fetcher),
 		polled: make(map[MessageQueue]int64), commited: make(map[MessageQueue]int64),
-		subs: make(map[string]*subscription), offsets: &remoteOffsets{inst: inst, group: cfg.Group}}
+		subs: make(map[string]*subscription), offsets: &remoteOffsets{inst: inst, group: cfg.Group},
+		kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	if err := inst.addConsumer(cfg.Group, p); err != nil {
 		inst.release()
 		return nil, err
@@ -110,6 +129,10 @@ func (p *PullConsumer) Assign(ctx context.Context, tagExpression string, queues 
 	if p.closed {
 		return ErrClosed
 	}
+	if p.subscribed {
+		return errors.New("petrel client: Assign after Subscribe: a pull consumer either subscribes or is assigned queues")
+	}
+	p.assigned = true
 	want := make(map[MessageQueue]bool, len(queues))
 	for _, mq := range queues {
 		want[mq] = true
@@ -234,8 +257,10 @@ func (p *PullConsumer) Commit(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Close stops the fetchers and leaves the client instance; it does not
-// commit (call Commit first).
+// Close stops the rebalancer and the fetchers, unregisters the member
+// from the brokers (so a subscribed group's others take its queues at
+// once) and leaves the client instance; it does not commit (call Commit
+// first).
 func (p *PullConsumer) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -243,6 +268,10 @@ func (p *PullConsumer) Close() error {
 		return nil
 	}
 	p.closed = true
+	close(p.stop)
+	p.mu.Unlock()
+	p.wg.Wait() // the rebalancer, which changes fetchers
+	p.mu.Lock()
 	fetchers := p.fetchers
 	p.fetchers = nil
 	p.mu.Unlock()
@@ -251,6 +280,9 @@ func (p *PullConsumer) Close() error {
 		<-f.done
 	}
 	p.inst.removeConsumer(p.cfg.Group)
+	ctx, cancel := context.WithTimeout(context.Background(), p.inst.cfg.RequestTimeout)
+	p.inst.unregisterConsumer(ctx, p.cfg.Group) // the group's others rebalance at once
+	cancel()
 	p.inst.release()
 	return nil
 }

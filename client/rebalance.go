@@ -125,9 +125,13 @@ func (c *PushConsumer) doRebalance(routes map[string][]MessageQueue) {
 	}
 }
 
+func (c *PushConsumer) consumerIDs(ctx context.Context, r *topicRoute) ([]string, error) {
+	return c.inst.consumerIDs(ctx, c.cfg.Group, r)
+}
+
 // consumerIDs asks a broker of the topic (any: they all know the group's
 // members from heartbeats) for the group's client ids.
-func (c *PushConsumer) consumerIDs(ctx context.Context, r *topicRoute) ([]string, error) {
+func (in *instance) consumerIDs(ctx context.Context, group string, r *topicRoute) ([]string, error) {
 	var brokers []string
 	for _, bd := range r.data.BrokerDatas {
 		if bd.BrokerAddrs[0] != "" {
@@ -138,13 +142,13 @@ func (c *PushConsumer) consumerIDs(ctx context.Context, r *topicRoute) ([]string
 		return nil, fmt.Errorf("petrel client: topic %s has no broker with a master", r.topic)
 	}
 	name := brokers[rand.IntN(len(brokers))]
-	req := protocol.NewRequest(protocol.GetConsumerListByGroup, protocol.FieldsOf("consumerGroup", c.cfg.Group), nil)
-	resp, err := c.inst.invokeBroker(ctx, name, req)
+	req := protocol.NewRequest(protocol.GetConsumerListByGroup, protocol.FieldsOf("consumerGroup", group), nil)
+	resp, err := in.invokeBroker(ctx, name, req)
 	if err != nil {
 		return nil, err
 	}
 	if resp.Code != protocol.Success {
-		return nil, c.inst.codeError(req, name, resp)
+		return nil, in.codeError(req, name, resp)
 	}
 	var list body.ConsumerListBody
 	if err := json.Unmarshal(resp.Body, &list); err != nil {
@@ -346,7 +350,10 @@ func (in *instance) pushConsumer(group string) *PushConsumer {
 // the group's membership changed, rebalance it now.
 func (in *instance) handleNotifyConsumerIDsChanged(req *remoting.Request) *protocol.Command {
 	req.Reply(nil)
-	if c := in.pushConsumer(req.Cmd.Ext.Get("consumerGroup")); c != nil {
+	in.members.Lock()
+	c, _ := in.members.consumers[req.Cmd.Ext.Get("consumerGroup")].(interface{ notifyRebalance() })
+	in.members.Unlock()
+	if c != nil {
 		c.notifyRebalance()
 	}
 	return nil
