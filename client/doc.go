@@ -39,9 +39,14 @@
 // goroutine per queue) and calls its listener: concurrently, or in queue
 // order holding the queue's broker lock. A message is committed only once
 // it and every message before it in its queue are done; failed messages
-// go back to the broker for a delayed retry and, after MaxReconsumeTimes,
-// to the group's dead-letter queue. Queues are allocated like the Java
-// client allocates them, so mixed groups agree. A PullConsumer reads
-// assigned queues at the pace of Poll and commits on request; Admin
-// manages topics, groups and offsets and looks messages up.
+// go back to the broker for a delayed retry (or, when that fails, to the
+// group's retry topic as a new message) and, after MaxReconsumeTimes, to
+// the group's dead-letter queue. Queues are allocated like the Java
+// client allocates them, so mixed groups agree. An orderly queue is
+// consumed only under a lock renewed within LockMaxLiveTime. A
+// PullConsumer reads assigned queues, or the queues its group allocates
+// it (Subscribe), at the pace of Poll and commits on request. Consumers
+// answer brokers' GET_CONSUMER_RUNNING_INFO and CONSUME_MESSAGE_DIRECTLY.
+// Admin manages topics, groups and offsets, looks messages up, and asks
+// consumers for their running state.
 package client
