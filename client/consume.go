@@ -14,7 +14,8 @@ import (
 type consumeBatch struct {
 	pq      *processQueue
 	msgs    []*MessageExt
-	started time.Time // set before the batch is visible in pq.inflight
+	started time.Time    // set before the batch is visible in pq.inflight
+	ctx     *callContext // the listener call's, ended by expireTimedOut
 	// settled is set by whoever acts on the outcome first: the worker when
 	// the listener returns, or the timeout check when it runs too long.
 	settled atomic.Bool
@@ -58,11 +59,10 @@ func (c *PushConsumer) consume(b *consumeBatch) {
 		return
 	}
 	b.started = time.Now()
+	b.ctx = newCallContext(b.started.Add(c.cfg.ConsumeTimeout))
 	pq.lastConsume.Store(b.started.UnixMilli())
 	pq.startBatch(b)
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConsumeTimeout)
-	res := c.callListener(ctx, b.msgs)
-	cancel()
+	res := c.callListener(b.ctx, b.msgs)
 	pq.endBatch(b)
 	if !b.settled.CompareAndSwap(false, true) {
 		return // timed out: already retried
@@ -170,6 +170,7 @@ func (c *PushConsumer) expireTimedOut() {
 	cutoff := time.Now().Add(-c.cfg.ConsumeTimeout)
 	for _, pq := range c.table.all() {
 		for _, b := range pq.expired(cutoff) {
+			b.ctx.expire()
 			if !b.settled.CompareAndSwap(false, true) {
 				continue
 			}

