@@ -32,7 +32,9 @@ type Ext struct {
 func (e *Ext) MsgID() string { return OffsetMsgID(e.StoreHost, e.PhysicalOffset) }
 
 // Decode checks (with the body CRC) and decodes one stored record. The
-// body and raw properties are copied.
+// body and raw properties alias b (capped, so appending to them copies):
+// a consumer decodes a whole pull response, which it owns, and copying
+// every body was a tenth of a backlog drain's decoding.
 func Decode(b []byte) (*Ext, error) {
 	size, blank, err := CheckRecord(b, true)
 	if err != nil {
@@ -42,7 +44,9 @@ func Decode(b []byte) (*Ext, error) {
 		return nil, fmt.Errorf("%w: blank filler, not a message", ErrCorrupt)
 	}
 	r := Record(b[:size])
-	props := append([]byte(nil), r.Properties()...)
+	props := r.Properties()
+	props = props[:len(props):len(props)]
+	body := r.Body()
 	return &Ext{
 		StoreSize:                 r.TotalSize(),
 		BodyCRC:                   r.BodyCRC(),
@@ -57,7 +61,7 @@ func Decode(b []byte) (*Ext, error) {
 		StoreHost:                 r.StoreHost(),
 		ReconsumeTimes:            r.ReconsumeTimes(),
 		PreparedTransactionOffset: r.PreparedTransactionOffset(),
-		Body:                      append([]byte(nil), r.Body()...),
+		Body:                      body[:len(body):len(body)],
 		Topic:                     string(r.Topic()),
 		Properties:                ParseProperties(props),
 		RawProperties:             props,

@@ -73,10 +73,20 @@ func FuzzProperties(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := ParseProperties(data)
 		var pairs []string
+		ref := map[string]string{}
 		RangeProperties(data, func(n, v []byte) bool {
 			pairs = append(pairs, string(n), string(v))
+			ref[string(n)] = string(v)
 			return true
 		})
+		if len(m) != len(ref) {
+			t.Fatalf("parsed %d properties, the iterator saw %d", len(m), len(ref))
+		}
+		for k, v := range ref {
+			if m[k] != v {
+				t.Fatalf("%q: parsed %q, the iterator saw %q", k, m[k], v)
+			}
+		}
 		enc := EncodeProperties(nil, pairs...)
 		m2 := ParseProperties(enc)
 		for k, v := range m {
