@@ -281,7 +281,12 @@ func (in *instance) producer(group string) *Producer {
 // invoke sends a request to a broker (or name server) and turns a failed
 // transport into a *BrokerError naming it.
 func (in *instance) invoke(ctx context.Context, brokerName, addr string, req *protocol.Command) (*protocol.Command, error) {
-	resp, err := in.rc.Invoke(ctx, addr, req)
+	return in.invokeUntil(ctx, brokerName, addr, req, time.Time{})
+}
+
+// invokeUntil is invoke whose wait also ends at deadline (zero: none).
+func (in *instance) invokeUntil(ctx context.Context, brokerName, addr string, req *protocol.Command, deadline time.Time) (*protocol.Command, error) {
+	resp, err := in.rc.InvokeUntil(ctx, addr, req, deadline)
 	if err != nil {
 		return nil, &BrokerError{Op: protocol.RequestName(req.Code), Broker: brokerName, Addr: addr, Err: err}
 	}

@@ -30,9 +30,9 @@ func (p *Producer) Send(ctx context.Context, msgs ...*Message) (*SendResult, err
 	if p.spool != nil {
 		return p.sendOrSpool(ctx, msgs, out)
 	}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.SendTimeout)
-	defer cancel()
-	return p.sendSync(ctx, out)
+	// SendTimeout as a deadline, not a context.WithTimeout: no context and
+	// timer per send (the remoting wait uses a pooled timer).
+	return p.sendSyncUntil(ctx, out, time.Now().Add(p.cfg.SendTimeout))
 }
 
 // outgoing is a send request built once and re-aimed at each attempt.
@@ -181,18 +181,28 @@ func (p *Producer) aim(ctx context.Context, out *outgoing, lastBroker string) (M
 	return mq, addr, nil
 }
 
-// sendSync runs the attempts of a synchronous send.
+// sendSync runs the attempts of a synchronous send, bounded by ctx.
 func (p *Producer) sendSync(ctx context.Context, out *outgoing) (*SendResult, error) {
+	return p.sendSyncUntil(ctx, out, time.Time{})
+}
+
+// sendSyncUntil runs the attempts of a synchronous send, bounded by ctx and
+// by deadline (zero: none).
+func (p *Producer) sendSyncUntil(ctx context.Context, out *outgoing, deadline time.Time) (*SendResult, error) {
 	var errs []error
 	last := ""
 	for attempt := 0; attempt <= p.cfg.RetryTimes; attempt++ {
+		if !deadline.IsZero() && !time.Now().Before(deadline) {
+			errs = append(errs, fmt.Errorf("petrel client: send timeout %v: %w", p.cfg.SendTimeout, context.DeadlineExceeded))
+			break
+		}
 		mq, addr, err := p.aim(ctx, out, last)
 		if err != nil {
 			errs = append(errs, err)
 			break
 		}
 		start := time.Now()
-		resp, err := p.inst.invoke(ctx, mq.BrokerName, addr, out.req)
+		resp, err := p.inst.invokeUntil(ctx, mq.BrokerName, addr, out.req, deadline)
 		res, err := p.result(out, mq, addr, resp, err)
 		p.faults.record(mq.BrokerName, time.Since(start), err != nil)
 		if err == nil {

@@ -81,11 +81,17 @@ func NewClient(opts ClientOptions) *Client {
 // Invoke sends req to addr and waits for the response (see Conn.Invoke).
 // The wait, including any dial, ends with ctx.
 func (c *Client) Invoke(ctx context.Context, addr string, req *protocol.Command) (*protocol.Command, error) {
+	return c.InvokeUntil(ctx, addr, req, time.Time{})
+}
+
+// InvokeUntil is Invoke whose wait for the response also ends at deadline
+// (see Conn.InvokeUntil).
+func (c *Client) InvokeUntil(ctx context.Context, addr string, req *protocol.Command, deadline time.Time) (*protocol.Command, error) {
 	conn, err := c.Conn(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
-	return conn.Invoke(ctx, req)
+	return conn.InvokeUntil(ctx, req, deadline)
 }
 
 // InvokeAsync sends req to addr and calls cb exactly once, on another

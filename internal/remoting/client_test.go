@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,5 +133,29 @@ func TestLeakCheckSeesOpenConnections(t *testing.T) {
 	}
 	if stacks := leakedGoroutines(); !strings.Contains(stacks, "(*Conn).readLoop") || !strings.Contains(stacks, "(*Conn).writeLoop") {
 		t.Fatalf("leak check misses open connections:\n%s", stacks)
+	}
+}
+
+// TestInvokeUntilDeadline: InvokeUntil's deadline ends the wait like a
+// context deadline, and the pooled call (with its timer) serves the next
+// request normally.
+func TestInvokeUntilDeadline(t *testing.T) {
+	checkNoLeaks(t)
+	var calls atomic.Int32
+	srv := startServer(t, HandlerFunc(func(req *Request) *protocol.Command {
+		if calls.Add(1) == 1 {
+			return nil // park the first: it is never answered
+		}
+		return req.Cmd.NewResponse(protocol.Success, "second")
+	}))
+	client, _ := newTestClient(t, ClientOptions{})
+	ctx := context.Background()
+	_, err := client.InvokeUntil(ctx, srv.addr, protocol.NewRequest(protocol.SendMessage, nil, nil), time.Now().Add(20*time.Millisecond))
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), srv.addr) {
+		t.Fatalf("err = %v", err)
+	}
+	resp, err := client.InvokeUntil(ctx, srv.addr, protocol.NewRequest(protocol.SendMessage, nil, nil), time.Now().Add(time.Minute))
+	if err != nil || resp.Remark != "second" {
+		t.Fatalf("second call: %v %v", resp, err)
 	}
 }

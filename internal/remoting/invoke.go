@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/petrel-mq/petrel/internal/protocol"
 )
@@ -18,6 +19,9 @@ var opaques atomic.Int32
 type call struct {
 	opaque int32
 	ch     chan callResult // capacity 1: completing never blocks
+	// timer bounds InvokeUntil's wait; pooled with the call, so a deadline
+	// costs no allocation.
+	timer *time.Timer
 	// async is set for InvokeAsync's calls, which are completed by whoever
 	// takes them from pending (a response, the close, the context) instead
 	// of a goroutine waiting on ch for the whole round trip.
@@ -61,11 +65,19 @@ var calls = sync.Pool{New: func() any { return &call{ch: make(chan callResult, 1
 // ends with ctx (error wrapping ctx.Err()) or when the connection closes
 // (error wrapping ErrConnClosed).
 func (c *Conn) Invoke(ctx context.Context, req *protocol.Command) (*protocol.Command, error) {
+	return c.InvokeUntil(ctx, req, time.Time{})
+}
+
+// InvokeUntil is Invoke whose wait also ends at deadline (error wrapping
+// context.DeadlineExceeded); a zero deadline is none. It spares a caller
+// the context and timer of context.WithTimeout per request (a sixth of a
+// synchronous send's allocations).
+func (c *Conn) InvokeUntil(ctx context.Context, req *protocol.Command, deadline time.Time) (*protocol.Command, error) {
 	cl, err := c.send(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	return c.wait(ctx, req.Code, cl)
+	return c.wait(ctx, req.Code, cl, deadline)
 }
 
 // InvokeAsync sends req like Invoke and calls cb exactly once, on another
@@ -139,17 +151,36 @@ func (c *Conn) send(ctx context.Context, req *protocol.Command) (*call, error) {
 	return cl, nil
 }
 
-// wait waits for the call's result.
-func (c *Conn) wait(ctx context.Context, code int32, cl *call) (*protocol.Command, error) {
+// wait waits for the call's result until ctx ends or deadline passes.
+func (c *Conn) wait(ctx context.Context, code int32, cl *call, deadline time.Time) (*protocol.Command, error) {
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		d := time.Until(deadline)
+		if cl.timer == nil {
+			cl.timer = time.NewTimer(d)
+		} else {
+			cl.timer.Reset(d)
+		}
+		expired = cl.timer.C
+	}
 	var res callResult
 	select {
 	case res = <-cl.ch:
 	case <-ctx.Done():
-		if c.unregister(cl) {
-			calls.Put(cl)
-			return nil, c.invokeError(code, ctx.Err())
+		if !c.unregister(cl) {
+			res = <-cl.ch // a response or the close got there first
+			break
 		}
-		res = <-cl.ch // a response or the close got there first
+		res.err = ctx.Err()
+	case <-expired:
+		if !c.unregister(cl) {
+			res = <-cl.ch
+			break
+		}
+		res.err = context.DeadlineExceeded
+	}
+	if cl.timer != nil {
+		cl.timer.Stop() // before the call goes back to the pool
 	}
 	calls.Put(cl)
 	if res.err != nil {
