@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -102,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The logger and the progress reports write from different
+	// goroutines; stderr need not be safe for that (a test's buffer is not).
+	stderr = &lockedWriter{w: stderr}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: s.logLevel}))
 	stopProfiles, err := startProfiles(s.cpuProfile, s.memProfile)
 	if err != nil {
@@ -171,4 +175,16 @@ func startProfiles(cpuPath, memPath string) (func(*slog.Logger), error) {
 			log.Error("petrel-bench: allocation profile", "err", err)
 		}
 	}, nil
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
