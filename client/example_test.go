@@ -230,6 +230,49 @@ func ExamplePullConsumer() {
 	}
 }
 
+// A pull consumer can also subscribe: the group's members then share the
+// topic's queues and rebalance as members come and go.
+func ExamplePullConsumer_Subscribe() {
+	c, err := client.NewPullConsumer(client.PullConsumerConfig{
+		Config: client.Config{NameServers: nameServers},
+		Group:  "exporter",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Subscribe(ctx, "OrderCreated", "paid"); err != nil {
+		log.Fatal(err)
+	}
+	for {
+		msgs, err := c.Poll(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(len(msgs), "messages")
+		if err := c.Commit(ctx); err != nil {
+			log.Print(err)
+		}
+	}
+}
+
+// An operator (or a dashboard) asks a consumer how it is doing.
+func ExampleAdmin_ConsumerRunningInfo() {
+	a, err := client.NewAdmin(client.Config{NameServers: nameServers})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	info, err := a.ConsumerRunningInfo(context.Background(), "billing", "10.0.0.7@billing-1", false)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for mq, q := range info.Queues {
+		fmt.Println(mq, "committed", q.CommitOffset, "cached", q.CachedMsgCount)
+	}
+}
+
 func ExampleAdmin_ConsumeStats() {
 	a, err := client.NewAdmin(client.Config{NameServers: nameServers})
 	if err != nil {
