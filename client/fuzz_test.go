@@ -87,3 +87,23 @@ func FuzzSpoolRecord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzObjectKeyedMaps: brokers' and consumers' fastjson bodies (consume
+// stats, offset resets, running info) never panic the readers, and an
+// entry found is always a whole value.
+func FuzzObjectKeyedMaps(f *testing.F) {
+	f.Add([]byte(`{"offsetTable":{{"brokerName":"b","queueId":0,"topic":"T"}:5}}`))
+	f.Add([]byte(`{"properties":{"a":"b"},"mqTable":{{"brokerName":"b","queueId":1,"topic":"T"}:{"commitOffset":3}},"jstack":""}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		entries, err := queueMapEntries(b, "offsetTable")
+		if err == nil {
+			for _, e := range entries {
+				if len(e.value) == 0 {
+					t.Fatalf("empty value for %v", e.queue)
+				}
+			}
+		}
+		parseQueueOffsets(b)
+		decodeRunningInfo(b)
+	})
+}

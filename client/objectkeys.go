@@ -26,19 +26,14 @@ var errObjectKeys = errors.New("petrel client: malformed MessageQueue-keyed map"
 // queueMapEntries returns the entries of the map under field (at any
 // depth; the first occurrence). A missing field is an empty map.
 func queueMapEntries(b []byte, field string) ([]queueEntry, error) {
-	i := bytes.Index(b, []byte(`"`+field+`"`))
-	if i < 0 {
-		return nil, nil
+	b, err := fieldValue(b, field)
+	if err != nil || b == nil {
+		return nil, err
 	}
-	i = skipSpace(b, i+len(field)+2)
-	if i >= len(b) || b[i] != ':' {
+	if b[0] != '{' {
 		return nil, errObjectKeys
 	}
-	i = skipSpace(b, i+1)
-	if i >= len(b) || b[i] != '{' {
-		return nil, errObjectKeys
-	}
-	i++
+	i := 1
 	var out []queueEntry
 	for {
 		i = skipSpace(b, i)
@@ -71,6 +66,24 @@ func queueMapEntries(b []byte, field string) ([]queueEntry, error) {
 			i++
 		}
 	}
+}
+
+// fieldValue returns the raw value of the first "name": in b, or nil.
+func fieldValue(b []byte, name string) ([]byte, error) {
+	i := bytes.Index(b, []byte(`"`+name+`"`))
+	if i < 0 {
+		return nil, nil
+	}
+	i = skipSpace(b, i+len(name)+2)
+	if i >= len(b) || b[i] != ':' {
+		return nil, errObjectKeys
+	}
+	i = skipSpace(b, i+1)
+	end, err := valueEnd(b, i)
+	if err != nil {
+		return nil, err
+	}
+	return b[i:end], nil
 }
 
 func skipSpace(b []byte, i int) int {

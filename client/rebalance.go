@@ -114,7 +114,7 @@ func (c *PushConsumer) doRebalance(routes map[string][]MessageQueue) {
 		routes[s.topic] = r.subscribe
 		mine := r.subscribe
 		if c.cfg.Model == Clustering {
-			ids, err := c.consumerIDs(c.ctx, r)
+			ids, err := c.inst.consumerIDs(c.ctx, c.cfg.Group, r)
 			if err != nil {
 				c.log.Warn("petrel client: rebalance: group members unknown; keeping queues", "topic", s.topic, "err", err)
 				continue
@@ -123,10 +123,6 @@ func (c *PushConsumer) doRebalance(routes map[string][]MessageQueue) {
 		}
 		c.updateQueues(s, mine)
 	}
-}
-
-func (c *PushConsumer) consumerIDs(ctx context.Context, r *topicRoute) ([]string, error) {
-	return c.inst.consumerIDs(ctx, c.cfg.Group, r)
 }
 
 // consumerIDs asks a broker of the topic (any: they all know the group's

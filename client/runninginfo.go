@@ -169,24 +169,6 @@ func decodeRunningInfo(b []byte) (*ConsumerRunningInfo, error) {
 	return info, nil
 }
 
-// fieldValue returns the raw value of the first "name": in b, or nil.
-func fieldValue(b []byte, name string) ([]byte, error) {
-	i := bytes.Index(b, []byte(`"`+name+`"`))
-	if i < 0 {
-		return nil, nil
-	}
-	i = skipSpace(b, i+len(name)+2)
-	if i >= len(b) || b[i] != ':' {
-		return nil, errObjectKeys
-	}
-	i = skipSpace(b, i+1)
-	end, err := valueEnd(b, i)
-	if err != nil {
-		return nil, err
-	}
-	return b[i:end], nil
-}
-
 // handleGetConsumerRunningInfo is GET_CONSUMER_RUNNING_INFO.
 func (in *instance) handleGetConsumerRunningInfo(req *remoting.Request) *protocol.Command {
 	group := req.Cmd.Ext.Get("consumerGroup")

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"path"
@@ -182,7 +183,7 @@ func (w *segmentWarmer) run(stop <-chan struct{}) {
 	}
 }
 
-var errWarmStopped = fmt.Errorf("stopped")
+var errWarmStopped = errors.New("stopped")
 
 // prepare creates, preallocates and zeroes the file for start. It returns
 // early, with the file usable, when take cancels it, and errWarmStopped
