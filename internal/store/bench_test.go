@@ -105,7 +105,7 @@ func BenchmarkAppend(b *testing.B) {
 		mode    FlushDiskType
 		writers int
 	}{
-		{AsyncFlush, 1}, {AsyncFlush, 16},
+		{AsyncFlush, 1}, {AsyncFlush, 16}, {AsyncFlush, 64},
 		{SyncFlush, 1}, {SyncFlush, 16}, {SyncFlush, 64}, {SyncFlush, 256},
 	} {
 		b.Run(fmt.Sprintf("%s/writers=%d", tc.mode, tc.writers), func(b *testing.B) {

@@ -48,7 +48,11 @@ type groupCommit struct {
 	mu    sync.Mutex
 	queue []*flushWaiter // FIFO from head
 	head  int
-	want  int // when > 0, kick arrived once this many waiters are queued
+	// While the flusher awaits arrivals (awaiting), each enqueue kicks
+	// arrivedKick, and reached is set once want waiters are queued.
+	awaiting bool
+	want     int
+	reached  bool
 
 	flushKick   chan struct{}
 	watchKick   chan struct{}
@@ -75,41 +79,86 @@ func (g *groupCommit) enqueue(w *flushWaiter) {
 	g.mu.Lock()
 	wasEmpty := g.head == len(g.queue)
 	g.queue = append(g.queue, w)
-	arrived := g.want > 0 && len(g.queue)-g.head >= g.want
-	if arrived {
-		g.want = 0
+	notify := g.awaiting
+	if notify && len(g.queue)-g.head >= g.want {
+		g.reached = true
 	}
 	g.mu.Unlock()
 	if wasEmpty {
 		kick(g.watchKick)
 	}
-	if arrived {
+	if notify {
 		kick(g.arrivedKick)
 	}
 }
 
-// awaitArrivals waits, at most maxWait (the flusher passes the last sync's
-// duration), until n more waiters than are queued now have arrived. After a sync releases n waiters, their
-// goroutines usually append again at once; syncing before they do splits
-// the writers into two alternating cohorts, each sync covering half of them.
-func (g *groupCommit) awaitArrivals(n int, maxWait time.Duration, timer *time.Timer, stop <-chan struct{}) {
-	g.mu.Lock()
-	g.want = len(g.queue) - g.head + n
-	g.mu.Unlock()
+// awaitArrivals waits for the n writers a sync just released, when left
+// waiters stayed queued, to append again, so that the next sync covers
+// them all: syncing before they do splits the writers into two
+// alternating cohorts, each sync covering half of them.
+//
+// How long the writers take to come back depends on who they are: the
+// store's own benchmark goroutines append again within microseconds, a
+// broker's synchronous producers only after a network round trip, longer
+// than the sync itself. So the wait is not a fixed time. It ends when all
+// n are back; or when gap passes without an arrival while someone is
+// queued (the rest are not coming soon, and the queued ones should not
+// wait for them); or after limit. Before anyone is queued, waiting delays
+// nobody, so only limit applies, but only when the writers came back in
+// full last time (patient): writers that do not, such as producers
+// sending now and then, would only make the first to return wait a gap
+// for the others, so then the gap counts from the start. It reports
+// whether all n came back.
+func (g *groupCommit) awaitArrivals(n, left int, gap, limit time.Duration, patient bool, timer *time.Timer, stop <-chan struct{}) bool {
 	select {
-	case <-g.arrivedKick:
+	case <-g.arrivedKick: // a stale kick, from before this wait
 	default:
 	}
-	timer.Reset(maxWait)
-	select {
-	case <-g.arrivedKick:
-	case <-timer.C:
-	case <-stop:
-	}
-	timer.Stop()
 	g.mu.Lock()
-	g.want = 0
+	queued := len(g.queue) - g.head
+	g.want, g.awaiting = left+n, true
+	g.reached = queued >= g.want
 	g.mu.Unlock()
+	now := time.Now()
+	end := now.Add(limit)
+	var quiet time.Time // when to give up for lack of arrivals; zero: only limit
+	if queued > 0 || !patient {
+		quiet = now.Add(gap)
+	}
+	for !g.isReached() {
+		until := end
+		if !quiet.IsZero() && quiet.Before(until) {
+			until = quiet
+		}
+		d := time.Until(until)
+		if d <= 0 {
+			break
+		}
+		timer.Reset(d)
+		arrived := false
+		select {
+		case <-g.arrivedKick:
+			arrived = true
+		case <-timer.C:
+		case <-stop:
+		}
+		timer.Stop()
+		if !arrived {
+			break
+		}
+		quiet = time.Now().Add(gap)
+	}
+	g.mu.Lock()
+	reached := g.reached
+	g.awaiting, g.reached = false, false
+	g.mu.Unlock()
+	return reached
+}
+
+func (g *groupCommit) isReached() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.reached
 }
 
 // pending reports whether any waiter is queued.
@@ -120,11 +169,11 @@ func (g *groupCommit) pending() bool {
 }
 
 // release completes waiters from the head while done says so, and returns
-// how many it completed and the deadline of the new head (zero if none).
-func (g *groupCommit) release(done func(*flushWaiter) (waitResult, bool)) (int, time.Time) {
+// how many it completed, how many are left, and the deadline of the new
+// head (zero if none).
+func (g *groupCommit) release(done func(*flushWaiter) (waitResult, bool)) (released, left int, next time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	n := 0
 	for g.head < len(g.queue) {
 		w := g.queue[g.head]
 		res, ok := done(w)
@@ -133,13 +182,13 @@ func (g *groupCommit) release(done func(*flushWaiter) (waitResult, bool)) (int, 
 		}
 		g.queue[g.head] = nil
 		g.head++
-		n++
+		released++
 		w.done <- res
 	}
 	if g.head == len(g.queue) {
 		g.queue = g.queue[:0]
 		g.head = 0
-		return n, time.Time{}
+		return released, 0, time.Time{}
 	}
 	if g.head > 1024 && g.head > len(g.queue)/2 {
 		n := copy(g.queue, g.queue[g.head:])
@@ -147,8 +196,21 @@ func (g *groupCommit) release(done func(*flushWaiter) (waitResult, bool)) (int, 
 		g.queue = g.queue[:n]
 		g.head = 0
 	}
-	return n, g.queue[g.head].deadline
+	return released, len(g.queue) - g.head, g.queue[g.head].deadline
 }
+
+// Bounds of awaitArrivals: the quiet gap is the last sync's duration, at
+// most maxArrivalGap; the whole wait is at most maxArrivalWait, a little
+// more than a loopback round trip of a busy broker.
+const (
+	maxArrivalGap  = 2 * time.Millisecond
+	maxArrivalWait = 2 * time.Millisecond
+	// minPatientCohort is the fewest writers whose full return makes the
+	// flusher patient. Under light load a sync releases one or two
+	// waiters, and other producers' sends complete any small count by
+	// chance: waiting for them would add a gap to every send.
+	minPatientCohort = 8
+)
 
 // runFlusher is SYNC_FLUSH's flusher goroutine: each round syncs up to the
 // current written offset, so one sync covers every append that completed
@@ -157,6 +219,7 @@ func (s *Store) runFlusher(g *groupCommit) {
 	defer s.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	patient := false // see awaitArrivals
 	for {
 		select {
 		case <-g.flushKick:
@@ -172,7 +235,7 @@ func (s *Store) runFlusher(g *groupCommit) {
 			}
 			took := time.Since(began)
 			flushed := s.log.flushed.Load()
-			released, _ := g.release(func(w *flushWaiter) (waitResult, bool) {
+			released, left, _ := g.release(func(w *flushWaiter) (waitResult, bool) {
 				if err != nil {
 					return waitResult{err: err}, true
 				}
@@ -183,7 +246,8 @@ func (s *Store) runFlusher(g *groupCommit) {
 				break
 			}
 			if released > 1 {
-				g.awaitArrivals(released, min(took, 2*time.Millisecond), timer, s.stop)
+				reached := g.awaitArrivals(released, left, min(took, maxArrivalGap), maxArrivalWait, patient, timer, s.stop)
+				patient = reached && released >= minPatientCohort
 			}
 		}
 	}
@@ -197,7 +261,7 @@ func (s *Store) runFlushWatcher(g *groupCommit) {
 	defer timer.Stop()
 	for {
 		now := s.cfg.Now()
-		_, next := g.release(func(w *flushWaiter) (waitResult, bool) {
+		_, _, next := g.release(func(w *flushWaiter) (waitResult, bool) {
 			return waitResult{status: FlushDiskTimeout}, !now.Before(w.deadline)
 		})
 		wait := time.Hour
