@@ -14,14 +14,16 @@ import (
 )
 
 // dataFile is one fixed-size, preallocated data file: a commit-log
-// segment, a consume-queue file or an index file. All of them are written
-// with WriteAt, never through a mapping (on this class of VM, writes
-// through a shared mapping made syncs 3-4x slower, and under ASYNC_FLUSH
-// they stalled appends behind write-protect faults during writeback: a
-// 21 ms publish p99 instead of 2 ms; see docs/benchmarks.md). Index files,
-// which take random slot updates, are mapped (data != nil), and so are
-// commit-log segments under ASYNC_FLUSH, which are then read by copying
-// from the mapping instead of a pread per read (GetMessages 4x faster).
+// segment, a consume-queue file or an index file. Commit-log and
+// consume-queue files are written with WriteAt, never through a mapping
+// (on this class of VM, writes through a shared mapping made syncs 3-4x
+// slower, and under ASYNC_FLUSH they stalled appends behind write-protect
+// faults during writeback: a 21 ms publish p99 instead of 2 ms; see
+// docs/benchmarks.md). Index files, which take random slot updates, are
+// mapped (data != nil) and written through the mapping. Commit-log
+// segments are mapped too under ASYNC_FLUSH, for reads only: readAt
+// copies from the mapping instead of a pread per read (GetMessages 4x
+// faster).
 // Readers of the mapping hold a read reference; deleting a file takes the
 // write lock, so it is never unmapped under a reader. ReadAt on a closed
 // file fails cleanly, so plain files need no reference.
