@@ -26,7 +26,12 @@ import (
 // So, like RocketMQ's AllocateMappedFileService with warmMapedFileEnable,
 // a goroutine prepares the next segment before the log reaches it: it
 // creates the file under a temporary name, preallocates it, writes zeros
-// through it and syncs them, and the roll renames it into place. Zeroing
+// through it and syncs them, and the roll renames it into place. The zeros
+// go out with direct I/O where the file system has it: written through the
+// page cache they cost a copy per byte (the broker's SYNC_FLUSH benchmark
+// row spent 9 s of system CPU per run with buffered zeros, 6.4 s with
+// direct ones) and reach the disk in bursts that the group commit's syncs
+// queue behind (see vfs.DirectOpener). Zeroing
 // another file leaves the live segment's inode alone (writing zeros into
 // the live segment instead stalled its syncs behind the zeros' writeback
 // and halved throughput). The cost is one segment of extra disk space and
@@ -41,9 +46,14 @@ const (
 	warmSuffix = ".warming"
 	warmChunk  = 1 << 20 // zeros per write
 	warmSyncAt = 4 << 20 // sync every this many bytes: short syncs, few dirty pages
+	// Direct writes leave no dirty pages; the sync only commits the
+	// extents' conversion (a journal commit and a cache flush), so it can
+	// be rarer.
+	warmDirectSyncAt = 16 << 20
 )
 
-var zeroBlock [warmChunk]byte
+// zeroBlock is aligned for direct I/O.
+var zeroBlock = vfs.AlignedBuffer(warmChunk)
 
 // segmentWarmer prepares one segment at a time for a fileQueue.
 type segmentWarmer struct {
@@ -201,6 +211,8 @@ func (w *segmentWarmer) prepare(start int64, stop <-chan struct{}) error {
 	if err := f.Sync(); err != nil { // the size must be durable before the rename
 		return fmt.Errorf("sync %s: %w", p, err)
 	}
+	zw := w.openZeroWriter(p, f)
+	defer zw.close()
 	pace := w.newPacer(start)
 	rest := time.NewTimer(time.Hour)
 	defer rest.Stop()
@@ -210,11 +222,11 @@ func (w *segmentWarmer) prepare(start int64, stop <-chan struct{}) error {
 			return nil
 		}
 		n := min(int64(warmChunk), w.size-off)
-		if _, err := f.WriteAt(zeroBlock[:n], off); err != nil {
+		if err := zw.write(zeroBlock[:n], off); err != nil {
 			return fmt.Errorf("zero %s at %d: %w", p, off, err)
 		}
 		off += n
-		if unsynced += n; unsynced >= warmSyncAt || off == w.size {
+		if unsynced += n; unsynced >= zw.syncAt() || off == w.size {
 			if err := f.Sync(); err != nil {
 				return fmt.Errorf("sync %s: %w", p, err)
 			}
@@ -229,6 +241,53 @@ func (w *segmentWarmer) prepare(start int64, stop <-chan struct{}) error {
 		}
 	}
 	return nil
+}
+
+// zeroWriter writes a warming segment's zeros with direct I/O when the
+// file system offers it (see vfs.DirectOpener for why), through the plain
+// handle otherwise, and for good after a direct write fails (a file
+// system that takes O_DIRECT at open but not for this write, an unaligned
+// tail).
+type zeroWriter struct {
+	plain  vfs.File
+	direct vfs.File // nil: plain writes
+}
+
+func (w *segmentWarmer) openZeroWriter(p string, plain vfs.File) *zeroWriter {
+	zw := &zeroWriter{plain: plain}
+	if d, ok := w.fs.(vfs.DirectOpener); ok {
+		if f, err := d.OpenDirect(p); err == nil {
+			zw.direct = f
+		} else {
+			w.logger.Debug("store: warming without direct I/O", "segment", p, "err", err)
+		}
+	}
+	return zw
+}
+
+func (zw *zeroWriter) write(b []byte, off int64) error {
+	if zw.direct != nil && len(b)%vfs.DirectAlign == 0 && off%vfs.DirectAlign == 0 {
+		if _, err := zw.direct.WriteAt(b, off); err == nil {
+			return nil
+		}
+		zw.close() // the plain write below redoes the whole chunk
+	}
+	_, err := zw.plain.WriteAt(b, off)
+	return err
+}
+
+func (zw *zeroWriter) syncAt() int64 {
+	if zw.direct != nil {
+		return warmDirectSyncAt
+	}
+	return warmSyncAt
+}
+
+func (zw *zeroWriter) close() {
+	if zw.direct != nil {
+		zw.direct.Close()
+		zw.direct = nil
+	}
 }
 
 // warmPacer spreads warming over the time the log leaves it. Zeroing at

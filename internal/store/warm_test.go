@@ -168,3 +168,46 @@ func TestRollTakesSegmentStillWarming(t *testing.T) {
 		t.Fatalf("%d messages read back, want %d", res.Count, put)
 	}
 }
+
+// TestWarmerZeroesWithDirectIO: on the operating system's file system the
+// warmer's zeros go out with direct I/O (where the file system under the
+// test's directory has it), and the whole file reads back as zeros.
+func TestWarmerZeroesWithDirectIO(t *testing.T) {
+	dir := t.TempDir()
+	const size = 4<<20 + 512 // an unaligned tail goes through the plain handle
+	w := newSegmentWarmer(vfs.Default, dir, size, testConfig(vfs.Default).Logger)
+	p := w.tmpPath(0)
+	f, err := vfs.Default.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Preallocate(size); err != nil {
+		t.Fatal(err)
+	}
+	zw := w.openZeroWriter(p, f)
+	defer zw.close()
+	if zw.direct == nil {
+		t.Skip("no direct I/O on the file system under the test's temporary directory")
+	}
+	junk := bytes.Repeat([]byte{0xEE}, size)
+	if _, err := f.WriteAt(junk, 0); err != nil {
+		t.Fatal(err)
+	}
+	for off := int64(0); off < size; off += warmChunk {
+		n := min(int64(warmChunk), size-off)
+		if err := zw.write(zeroBlock[:n], off); err != nil {
+			t.Fatalf("zero at %d: %v", off, err)
+		}
+	}
+	if zw.direct == nil {
+		t.Fatal("a direct write failed and the writer fell back to the page cache")
+	}
+	got := make([]byte, size)
+	if _, err := f.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(got, func(b byte) bool { return b != 0 }); i >= 0 {
+		t.Fatalf("byte %d is %#x after warming, want 0", i, got[i])
+	}
+}

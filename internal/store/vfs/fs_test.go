@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 // fileSystems returns each FS under test with a fresh directory on it, so
@@ -318,5 +319,17 @@ func TestFileZeroRange(t *testing.T) {
 				t.Fatalf("size %d after ZeroRange", size)
 			}
 		})
+	}
+}
+
+func TestAlignedBuffer(t *testing.T) {
+	for _, n := range []int{0, 1, DirectAlign, 1 << 20} {
+		b := AlignedBuffer(n)
+		if len(b) != n || cap(b) != n {
+			t.Fatalf("AlignedBuffer(%d): len %d cap %d", n, len(b), cap(b))
+		}
+		if n > 0 && uintptr(unsafe.Pointer(&b[0]))%DirectAlign != 0 {
+			t.Fatalf("AlignedBuffer(%d) starts at %p, not a multiple of %d", n, &b[0], DirectAlign)
+		}
 	}
 }

@@ -30,6 +30,16 @@ func (osFS) Open(name string) (File, error) {
 	return &osFile{file: f}, nil
 }
 
+// OpenDirect opens an existing file write-only for direct I/O (O_DIRECT on
+// Linux; unsupported elsewhere).
+func (osFS) OpenDirect(name string) (File, error) {
+	f, err := openDirect(name)
+	if err != nil {
+		return nil, fmt.Errorf("vfs: open %s for direct I/O: %w", name, err)
+	}
+	return &osFile{file: f}, nil
+}
+
 func (osFS) Remove(name string) error { return os.Remove(name) }
 
 func (osFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }

@@ -52,6 +52,10 @@ func zeroRange(f *os.File, off, n int64) error {
 	return err
 }
 
+func openDirect(name string) (*os.File, error) {
+	return os.OpenFile(name, os.O_WRONLY|syscall.O_DIRECT, 0)
+}
+
 func fdatasync(f *os.File) error {
 	return withFd(f, func(fd int) error {
 		return ignoringEINTR(func() error { return syscall.Fdatasync(fd) })

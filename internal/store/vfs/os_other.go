@@ -23,6 +23,8 @@ func fallocate(f *os.File, size int64) error {
 
 func fdatasync(f *os.File) error { return f.Sync() }
 
+func openDirect(string) (*os.File, error) { return nil, errors.ErrUnsupported }
+
 func mmap(*os.File, int) ([]byte, error) { return nil, errors.ErrUnsupported }
 
 func munmap([]byte) error { return errors.ErrUnsupported }

@@ -28,6 +28,7 @@ import (
 	"io"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // FS is a file system. Paths are slash-separated and may be absolute.
@@ -81,6 +82,36 @@ type File interface {
 	// file must be at least size bytes long. The mapping stays valid until
 	// Close; a file can be mapped once.
 	Map(size int) ([]byte, error)
+}
+
+// DirectOpener is implemented by file systems that can open a file for
+// direct I/O, writes that bypass the page cache (O_DIRECT). The store uses
+// it to zero-fill commit-log segments ahead of the log: buffered zeros
+// reach the disk in large writeback bursts, each followed by a cache
+// flush, and the group commit's syncs wait behind them (measured here:
+// 64 KiB write + fdatasync 148 µs alone, 176-209 µs next to 180 MB/s of
+// buffered zeros, 151-162 µs next to the same zeros written directly).
+type DirectOpener interface {
+	// OpenDirect opens an existing file for direct writes. Buffers,
+	// offsets and lengths must be multiples of DirectAlign; a file system
+	// that cannot do direct I/O on this file fails here or on the first
+	// write (EINVAL), and callers fall back to a plain File.
+	OpenDirect(name string) (File, error)
+}
+
+// DirectAlign is the alignment direct I/O needs for buffers, offsets and
+// lengths (the logical block size of any disk petrel expects; 4 KiB covers
+// both 512-byte and 4 KiB sectors).
+const DirectAlign = 4096
+
+// AlignedBuffer returns n zero bytes whose start is DirectAlign-aligned.
+func AlignedBuffer(n int) []byte {
+	b := make([]byte, n+DirectAlign)
+	skip := 0
+	if rem := int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) % DirectAlign); rem != 0 {
+		skip = DirectAlign - rem
+	}
+	return b[skip : skip+n : skip+n]
 }
 
 // FileInfo describes a file or directory.
