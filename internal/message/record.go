@@ -1,6 +1,7 @@
 package message
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -97,6 +98,10 @@ func (m *Message) Validate() error {
 	}
 	if len(m.Properties) > MaxPropertiesLength {
 		return fmt.Errorf("properties length %d over %d", len(m.Properties), MaxPropertiesLength)
+	}
+	if i := bytes.IndexByte(m.Properties, 0); i >= 0 {
+		// See CheckText: a stored NUL would read as a torn record.
+		return fmt.Errorf("properties hold a NUL byte at %d; property names and values must be text without NUL", i)
 	}
 	return nil
 }
@@ -270,6 +275,25 @@ func (r Record) SetQueueOffset(off int64) { binary.BigEndian.PutUint64(r[offQueu
 
 // SetPhysicalOffset overwrites PHYSICALOFFSET.
 func (r Record) SetPhysicalOffset(off int64) { binary.BigEndian.PutUint64(r[offPhysOff:], uint64(off)) }
+
+// CheckText reports an error if the topic or the properties of a record,
+// which must have passed CheckRecord, hold a NUL byte. A record the store
+// wrote never does (topics are validated, Validate refuses properties with
+// NUL), but a disk page lost in a power loss reads back as the zeros the
+// file was prepared with. The body CRC catches such a page inside the
+// body and the lengths catch it over the fixed fields; this catches it
+// over the topic and properties, which nothing else covers. So the store
+// checks it wherever it decides whether bytes are a whole record.
+func CheckText(b []byte) error {
+	r := Record(b)
+	if i := bytes.IndexByte(r.Topic(), 0); i >= 0 {
+		return fmt.Errorf("%w: NUL byte in the topic at %d", ErrCorrupt, i)
+	}
+	if i := bytes.IndexByte(r.Properties(), 0); i >= 0 {
+		return fmt.Errorf("%w: NUL byte in the properties at %d", ErrCorrupt, i)
+	}
+	return nil
+}
 
 // CheckRecord validates the record at the start of b and returns its size.
 // A blank filler returns blank=true and its size. Record structure (magic,

@@ -348,6 +348,9 @@ func (l *commitLog) appendRecord(dst []byte, phys int64) ([]byte, error) {
 	if _, _, err := message.CheckRecord(dst[start:], true); err != nil {
 		return dst[:start], fmt.Errorf("%w: record at commit-log offset %d: %w", ErrCorrupt, phys, err)
 	}
+	if err := message.CheckText(dst[start:]); err != nil {
+		return dst[:start], fmt.Errorf("%w: record at commit-log offset %d: %w", ErrCorrupt, phys, err)
+	}
 	return dst, nil
 }
 

@@ -242,6 +242,15 @@ func verifyRecovered(t *testing.T, s *Store, acks []ack, sent map[string]bool, m
 					if !sent[b] || seen[b] {
 						t.Fatalf("%s/%d offset %d: body %.20q was never sent or appears twice", topic, q, m.QueueOffset, b)
 					}
+					// The properties came through whole too (a lost page
+					// over them is not covered by the body CRC).
+					var w, i, j int
+					if _, err := fmt.Sscanf(b, "w%d-%d-%d-", &w, &i, &j); err != nil {
+						t.Fatalf("body %.20q: %v", b, err)
+					}
+					if got, want := m.Properties["KEYS"], fmt.Sprintf("k%d", i); got != want || len(m.Properties) != 1 {
+						t.Fatalf("%s/%d offset %d: body %.20q came back with properties %q, KEYS should be %q", topic, q, m.QueueOffset, b, m.RawProperties, want)
+					}
 					seen[b] = true
 					found[pos{topic, q, m.QueueOffset}] = m
 				}

@@ -62,7 +62,8 @@
 // offset D <= F below which every consume-queue and index entry is synced,
 // and every queue's entry count and the last index file's entry count at D.
 // On open, records from F on are validated (magic, sizes, CRC, physical
-// offset) up to the first invalid or zero header, which ends the log: the
+// offset, no NUL in topic or properties: see message.CheckText) up to the
+// first invalid or zero header, which ends the log: the
 // rest is zeroed and reported. Consume queues and the index are cut back to
 // their checkpointed counts and rebuilt from D. Nothing below F is trusted
 // to a rescan, which keeps restarts short whatever the log's size.

@@ -202,6 +202,9 @@ func (s *Store) scanCommitLog(start int64) (int64, *tornTail, error) {
 		if _, _, err := message.CheckRecord(rec, true); err != nil {
 			return s.tornAt(p, err.Error())
 		}
+		if err := message.CheckText(rec); err != nil {
+			return s.tornAt(p, err.Error()) // a lost page over the topic or properties
+		}
 		if got := message.Record(rec).PhysicalOffset(); got != p {
 			return s.tornAt(p, fmt.Sprintf("record claims commit-log offset %d", got))
 		}

@@ -169,10 +169,11 @@ func TestPutValidation(t *testing.T) {
 	s := mustOpen(t, testConfig(vfs.NewMem()))
 	defer s.Close()
 	for name, m := range map[string]*message.Message{
-		"bad topic":   newMsg("../x", 0, "x"),
-		"empty topic": newMsg("", 0, "x"),
-		"too big":     newMsg("T", 0, string(make([]byte, 17<<10))),
-		"neg queue":   newMsg("T", -1, "x"),
+		"bad topic":         newMsg("../x", 0, "x"),
+		"empty topic":       newMsg("", 0, "x"),
+		"too big":           newMsg("T", 0, string(make([]byte, 17<<10))),
+		"neg queue":         newMsg("T", -1, "x"),
+		"NUL in a property": newMsg("T", 0, "x", "KEYS", "a\x00b"),
 	} {
 		if _, err := s.Put(m); !errors.Is(err, ErrMessageIllegal) {
 			t.Errorf("%s: %v", name, err)
