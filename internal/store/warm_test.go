@@ -79,7 +79,11 @@ func TestWarmedSegmentIsTakenAtRoll(t *testing.T) {
 	}
 	mustPut(t, s, newMsg("T", 0, "first"))
 	waitUntil(t, "the second segment to be warmed", func() bool { return warmReady(s) == size })
-	put := 1 + fillSegments(t, s, 3)
+	// A roll does not wait for warming, so the test lets each segment be
+	// warmed before the log reaches it.
+	put := 1 + fillSegments(t, s, 2)
+	waitUntil(t, "the third segment to be warmed", func() bool { return warmReady(s) == 2*size })
+	put += fillSegments(t, s, 3)
 	waitUntil(t, "the fourth segment to be warmed", func() bool { return warmReady(s) == 3*size })
 	names := listDir(t, fs, cfg.CommitLogDir)
 	want := []string{fileName(0), fileName(size), fileName(2 * size), fileName(3*size) + warmSuffix}
