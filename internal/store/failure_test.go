@@ -269,3 +269,36 @@ func TestIndexSurvivesCrash(t *testing.T) {
 		t.Fatalf("uniq key: %d", res.Count)
 	}
 }
+
+// TestFailedStagedWriteIsSticky: under SYNC_FLUSH a failed write of staged
+// records leaves a hole in the file; every later flush must fail too, so
+// no later write or checkpoint can cover the hole as if it held data.
+func TestFailedStagedWriteIsSticky(t *testing.T) {
+	mem := vfs.NewMem()
+	var fail atomic.Bool
+	fs := vfs.Inject(mem, func(op vfs.Op, path string) error {
+		if op == vfs.OpWriteAt && strings.Contains(path, "/commitlog/") && !isWarmLeftover(path) && fail.Load() {
+			return errors.New("EIO")
+		}
+		return nil
+	})
+	cfg := testConfig(fs)
+	cfg.FlushDiskType = SyncFlush
+	s := mustOpen(t, cfg)
+	defer s.Close()
+	mustPut(t, s, newMsg("T", 0, "one"))
+	lost := s.log.written.Load()
+	fail.Store(true)
+	if _, err := s.Put(newMsg("T", 0, "two")); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("put during a failing write: %v", err)
+	}
+	fail.Store(false)
+	for i := 0; i < 3; i++ {
+		if err := s.log.flushTo(s.log.appended.Load()); err == nil {
+			t.Fatalf("flush %d after a failed write succeeded", i)
+		}
+	}
+	if got := s.log.written.Load(); got != lost {
+		t.Fatalf("written moved from %d to %d over the failed write", lost, got)
+	}
+}
