@@ -69,6 +69,20 @@ func TestGroupForgetsConsumerClosedMidHeartbeat(t *testing.T) {
 // received, even once writing to that connection has failed. Each round a
 // new group's pull consumer polls and ACKs everything and shuts down; the
 // broker must then report the ACKed offsets.
+//
+// A round that comes up short is run once more with a new group, because
+// the client can lose its last commit before it reaches the broker:
+// v2.1.2's InvokeOneWay does not set the oneway flag, so the broker
+// answers each commit, and Shutdown closes the connection with those
+// answers unread. Linux then resets the connection instead of closing it
+// and drops whatever the socket had not sent yet. On this machine a plain
+// TCP client doing the same (four writes, close with replies unread) lost
+// a request on 14-31 of 20,000 connections under CPU load, and none when
+// the server did not reply; this test lost one commit in about 3,000
+// rounds. The broker's side (every request read before the close is
+// handled) is tested without that race in internal/remoting
+// (TestRequestsBeforePeerCloseAreHandled); a broker that dropped the last
+// request would fail both attempts here.
 func TestShutdownOffsetCommitsAreKept(t *testing.T) {
 	p := startPetrel(t)
 	const topic, probeTopic, rounds = "Committed", "CommittedProbe", 60
@@ -85,15 +99,31 @@ func TestShutdownOffsetCommitsAreKept(t *testing.T) {
 	}
 
 	for round := range rounds {
-		group := fmt.Sprintf("CommittedGroup%d", round)
-		pollUntil(t, p, group, topic, newInbox(), all)
-		var got map[int]int64
-		eventually(t, deliverTimeout, func() bool {
-			got = committedOffsets(t, p, group, probeTopic, mqs)
-			return maps.Equal(got, want)
-		}, func() string {
-			return fmt.Sprintf("round %d: the broker reports offsets %v for %s; its pull consumer ACKed everything and "+
+		for attempt := 1; ; attempt++ {
+			group := fmt.Sprintf("CommittedGroup%d-%d", round, attempt)
+			pollUntil(t, p, group, topic, newInbox(), all)
+			var got map[int]int64
+			deadline := time.Now().Add(commitTimeout)
+			for {
+				got = committedOffsets(t, p, group, probeTopic, mqs)
+				if maps.Equal(got, want) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if maps.Equal(got, want) {
+				break
+			}
+			msg := fmt.Sprintf("round %d: the broker reports offsets %v for %s; its pull consumer ACKed everything and "+
 				"committed %v as it shut down", round, got, group, want)
-		})
+			if attempt == 2 {
+				t.Fatal(msg + " (the second attempt of this round)")
+			}
+			t.Logf("%s; running the round again (see the test's comment)", msg)
+		}
 	}
 }
+
+// commitTimeout bounds the wait for a shut-down consumer's commits to be
+// applied; they are in the broker's hands within milliseconds.
+const commitTimeout = 10 * time.Second
