@@ -511,3 +511,22 @@ func TestUnknownRequest(t *testing.T) {
 		t.Fatalf("unknown code: %d %q", resp.Code, resp.Remark)
 	}
 }
+
+// TestInlineSendsOnlyUnderAsyncFlush: the connection reader serves sends
+// itself only when a send never waits (ASYNC_FLUSH); under SYNC_FLUSH a
+// send waits for its group commit, and other requests may wait anyway.
+func TestInlineSendsOnlyUnderAsyncFlush(t *testing.T) {
+	if inlineSends(config.SyncFlush) != nil {
+		t.Fatal("sends are served inline under SYNC_FLUSH")
+	}
+	pick := inlineSends(config.AsyncFlush)
+	for code, want := range map[int32]bool{
+		protocol.SendMessage: true, protocol.SendMessageV2: true, protocol.SendBatchMessage: true,
+		protocol.PullMessage: false, protocol.EndTransaction: false, protocol.ConsumerSendMsgBack: false,
+		protocol.HeartBeat: false, protocol.UpdateConsumerOffset: false,
+	} {
+		if got := pick(protocol.NewRequest(code, nil, nil)); got != want {
+			t.Errorf("%s served inline: %v, want %v", protocol.RequestName(code), got, want)
+		}
+	}
+}

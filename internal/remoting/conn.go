@@ -41,8 +41,9 @@ type connConfig struct {
 	maxFrame    int
 	idle        time.Duration // <= 0: no idle or write-stall timeout
 	maxInFlight int
-	tracker     *tracker      // requests, callbacks: what Shutdown/Close wait for
-	onClose     func(c *Conn) // runs once, after both goroutines exit
+	inline      func(*protocol.Command) bool // requests served on the reader (Server.Inline)
+	tracker     *tracker                     // requests, callbacks: what Shutdown/Close wait for
+	onClose     func(c *Conn)                // runs once, after both goroutines exit
 }
 
 // Conn is one remoting connection, on the server or the client side.
@@ -264,8 +265,9 @@ func (c *Conn) readFailed(err error) {
 	}
 }
 
-// dispatch starts a handler goroutine for a request, waiting for a free
-// in-flight slot first. It returns false if the connection closed.
+// dispatch starts a handler goroutine for a request (or serves it here,
+// if Server.Inline picks it), waiting for a free in-flight slot first. It
+// returns false if the connection closed.
 func (c *Conn) dispatch(cmd *protocol.Command) bool {
 	req := &Request{Cmd: cmd, Conn: c}
 	if !c.cfg.tracker.add() {
@@ -288,6 +290,10 @@ func (c *Conn) dispatch(cmd *protocol.Command) bool {
 		req.release()
 		req.settle()
 		return false
+	}
+	if c.cfg.inline != nil && c.cfg.inline(cmd) {
+		c.serve(req)
+		return true
 	}
 	select {
 	case c.work <- req: // an idle handler goroutine takes it

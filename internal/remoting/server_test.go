@@ -544,3 +544,59 @@ func TestInvokeAsyncEndsWithContextOrClose(t *testing.T) {
 	}
 	close(g.release)
 }
+
+// TestInlineRequestsHoldTheConnection: a request Server.Inline picks is
+// served on the connection's reader, so a later request on the same
+// connection is read only once it returns; without Inline the later one
+// is served meanwhile. Both frames go out in one write, so the second is
+// in the server's buffer while the first is being served.
+func TestInlineRequestsHoldTheConnection(t *testing.T) {
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) {
+			checkNoLeaks(t)
+			g := newGate()
+			heartbeat := make(chan string, 1)
+			mux := NewMux()
+			mux.Handle(protocol.SendMessage, g)
+			mux.HandleFunc(protocol.HeartBeat, func(req *Request) *protocol.Command {
+				select {
+				case <-g.release:
+					heartbeat <- "after the send"
+				default:
+					heartbeat <- "during the send"
+				}
+				return req.Cmd.NewResponse(protocol.Success, "")
+			})
+			srv := startServer(t, mux, func(s *Server) {
+				if inline {
+					s.Inline = func(cmd *protocol.Command) bool { return cmd.Code == protocol.SendMessage }
+				}
+			})
+			rc := dialRaw(t, srv.addr)
+			send := protocol.NewRequest(protocol.SendMessage, nil, nil)
+			send.Opaque = 1
+			hb := protocol.NewRequest(protocol.HeartBeat, nil, nil)
+			hb.Opaque = 2
+			rc.send(t, send, hb)
+			recv(t, g.entered, "the send's handler")
+			want := "after the send"
+			if !inline {
+				want = "during the send"
+				if got := rc.read(t).Opaque; got != 2 {
+					t.Fatalf("first reply to opaque %d, want the heartbeat's while the send is held", got)
+				}
+			}
+			close(g.release)
+			if got := recv(t, heartbeat, "the heartbeat's handler"); got != want {
+				t.Fatalf("heartbeat served %s, want %s", got, want)
+			}
+			if inline {
+				if a, b := rc.read(t).Opaque, rc.read(t).Opaque; a != 1 || b != 2 {
+					t.Fatalf("replies to opaques %d then %d, want 1 then 2", a, b)
+				}
+			} else if got := rc.read(t).Opaque; got != 1 {
+				t.Fatalf("second reply to opaque %d", got)
+			}
+		})
+	}
+}
