@@ -70,9 +70,10 @@ type Server struct {
 	// means DefaultMaxInFlightPerConn.
 	MaxInFlightPerConn int
 	// Inline, if set, picks requests to serve on the connection's reader
-	// goroutine instead of handing them to a handler goroutine. The
-	// hand-off costs a goroutine wake-up per request, a fifth of a sync
-	// producer's round trip on a busy 2-core machine; serving inline
+	// goroutine instead of handing them to a handler goroutine, when the
+	// request is alone on its connection (see Conn.dispatch). The
+	// hand-off costs a goroutine wake-up per request, which is much of a
+	// sync producer's round trip on a busy 2-core machine; serving inline
 	// saves it but reads nothing more from the connection until the
 	// handler returns, so only handlers that never wait (on a sync, a
 	// peer, a lock held across IO) may be picked.

@@ -546,13 +546,21 @@ func TestInvokeAsyncEndsWithContextOrClose(t *testing.T) {
 }
 
 // TestInlineRequestsHoldTheConnection: a request Server.Inline picks is
-// served on the connection's reader, so a later request on the same
-// connection is read only once it returns; without Inline the later one
-// is served meanwhile. Both frames go out in one write, so the second is
-// in the server's buffer while the first is being served.
+// served on the connection's reader when nothing else from the peer is
+// buffered, so a later request on the same connection is read only once
+// it returns. Without Inline, or when the later request arrived with it
+// (a pipelining peer), the later one is served meanwhile.
 func TestInlineRequestsHoldTheConnection(t *testing.T) {
-	for _, inline := range []bool{false, true} {
-		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		inline, together bool // Inline set; both frames in one write
+		heldBack         bool // the heartbeat waits for the send
+	}{
+		{"without Inline", false, false, false},
+		{"inline", true, false, true},
+		{"inline but pipelined", true, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			checkNoLeaks(t)
 			g := newGate()
 			heartbeat := make(chan string, 1)
@@ -568,7 +576,7 @@ func TestInlineRequestsHoldTheConnection(t *testing.T) {
 				return req.Cmd.NewResponse(protocol.Success, "")
 			})
 			srv := startServer(t, mux, func(s *Server) {
-				if inline {
+				if tc.inline {
 					s.Inline = func(cmd *protocol.Command) bool { return cmd.Code == protocol.SendMessage }
 				}
 			})
@@ -577,10 +585,16 @@ func TestInlineRequestsHoldTheConnection(t *testing.T) {
 			send.Opaque = 1
 			hb := protocol.NewRequest(protocol.HeartBeat, nil, nil)
 			hb.Opaque = 2
-			rc.send(t, send, hb)
-			recv(t, g.entered, "the send's handler")
+			if tc.together {
+				rc.send(t, send, hb)
+				recv(t, g.entered, "the send's handler")
+			} else {
+				rc.send(t, send)
+				recv(t, g.entered, "the send's handler")
+				rc.send(t, hb)
+			}
 			want := "after the send"
-			if !inline {
+			if !tc.heldBack {
 				want = "during the send"
 				if got := rc.read(t).Opaque; got != 2 {
 					t.Fatalf("first reply to opaque %d, want the heartbeat's while the send is held", got)
@@ -590,7 +604,7 @@ func TestInlineRequestsHoldTheConnection(t *testing.T) {
 			if got := recv(t, heartbeat, "the heartbeat's handler"); got != want {
 				t.Fatalf("heartbeat served %s, want %s", got, want)
 			}
-			if inline {
+			if tc.heldBack {
 				if a, b := rc.read(t).Opaque, rc.read(t).Opaque; a != 1 || b != 2 {
 					t.Fatalf("replies to opaques %d then %d, want 1 then 2", a, b)
 				}
