@@ -130,7 +130,7 @@ func New(opts Options) (*Broker, error) {
 // appends to the page cache and answers. Under SYNC_FLUSH a send waits for
 // its group commit, which would stop the connection's reading (a
 // pipelining producer's next sends) for a sync. Serving them inline made a
-// broker's 16 sync producers 5-11% faster (docs/benchmarks.md).
+// broker's 16 sync producers about 10% faster (docs/benchmarks.md).
 func inlineSends(flush config.FlushDiskType) func(*protocol.Command) bool {
 	if flush != config.AsyncFlush {
 		return nil
