@@ -94,6 +94,9 @@ type Config struct {
 	// deliver (a delayed message, a timer, an unresolved half message), so
 	// retention can never lose one; a full disk refuses writes instead.
 	RetentionFloor func() int64
+
+	// tailCacheSize overrides the tail cache's size (tests).
+	tailCacheSize int
 }
 
 // ArrivalListener is told about each message the dispatcher adds to a
@@ -163,6 +166,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.tailCacheSize == 0 {
+		c.tailCacheSize = defaultTailCacheSize
 	}
 	if c.CommitLogSegmentSize < 4096 {
 		return fmt.Errorf("store: commit-log segment size %d is below 4096", c.CommitLogSegmentSize)

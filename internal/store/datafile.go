@@ -33,6 +33,11 @@ type dataFile struct {
 	size  int64
 	file  vfs.File
 	data  []byte // the mapping, for mapped files only
+	// direct is a second handle for direct writes (commit-log segments
+	// under SYNC_FLUSH; see commitLog.writeStaged), or nil. Only the
+	// commit log's flush (under flushMu) writes through it or drops it;
+	// dropping and closing take mu.
+	direct vfs.File
 
 	mu     sync.RWMutex
 	closed bool
@@ -177,6 +182,25 @@ func (m *dataFile) zero(off int64) error {
 	return m.sync(off, m.end())
 }
 
+// writeDirect writes b, which must be aligned as vfs.DirectAlign says,
+// at offset off of the sequence through the direct handle.
+func (m *dataFile) writeDirect(b []byte, off int64) error {
+	if _, err := m.direct.WriteAt(b, off-m.start); err != nil {
+		return fmt.Errorf("direct write %s: %w", m.path, err)
+	}
+	return nil
+}
+
+// dropDirect closes the direct handle; later writes take the plain one.
+func (m *dataFile) dropDirect() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.direct != nil {
+		m.direct.Close()
+		m.direct = nil
+	}
+}
+
 // close unmaps and closes the file once no reader holds it.
 func (m *dataFile) close() error {
 	m.mu.Lock()
@@ -185,6 +209,10 @@ func (m *dataFile) close() error {
 		return nil
 	}
 	m.closed = true
+	if m.direct != nil {
+		m.direct.Close()
+		m.direct = nil
+	}
 	return m.file.Close()
 }
 
@@ -196,6 +224,7 @@ type fileQueue struct {
 	dir      string
 	fileSize int64
 	mapped   bool
+	direct   bool           // open a direct-write handle for each file too, where the FS can
 	warmer   *segmentWarmer // nil, or prepares the next file (see warm.go)
 
 	mu    sync.Mutex // serialises changes to files
@@ -244,6 +273,7 @@ func (q *fileQueue) load() error {
 			closeAll(files)
 			return err
 		}
+		q.openDirect(f)
 		files = append(files, f)
 	}
 	q.files.Store(&files)
@@ -311,12 +341,30 @@ func (q *fileQueue) create(start int64) (*dataFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	q.openDirect(f)
 	files := append(append(make([]*dataFile, 0, len(old)+1), old...), f)
 	q.files.Store(&files)
 	if q.warmer != nil {
 		q.warmer.request(f.end())
 	}
 	return f, nil
+}
+
+// openDirect gives f a direct-write handle when the queue asks for one
+// and the file system can open it. Files whose size is not a multiple of
+// vfs.DirectAlign get none: their last block could not be written whole.
+// Without one, writes take the plain handle.
+func (q *fileQueue) openDirect(f *dataFile) {
+	if !q.direct || q.fileSize%vfs.DirectAlign != 0 {
+		return
+	}
+	d, ok := q.fs.(vfs.DirectOpener)
+	if !ok {
+		return
+	}
+	if h, err := d.OpenDirect(f.path); err == nil {
+		f.direct = h
+	}
 }
 
 // createOrTakeWarm returns the new file for start: the one the warmer

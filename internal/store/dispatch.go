@@ -84,7 +84,7 @@ func (s *Store) dispatchRound(d, limit int64) (int64, error) {
 		dp.buf = make([]byte, dispatchChunk)
 	}
 	buf := dp.buf[:end-d]
-	if err := seg.readAt(buf, d); err != nil {
+	if err := s.log.readIn(seg, buf, d); err != nil {
 		return d, err
 	}
 	p := 0
@@ -108,7 +108,7 @@ func (s *Store) dispatchRound(d, limit int64) (int64, error) {
 				}
 				dp.buf = make([]byte, size)
 				buf = dp.buf
-				if err := seg.readAt(buf, d); err != nil {
+				if err := s.log.readIn(seg, buf, d); err != nil {
 					return d, err
 				}
 				continue

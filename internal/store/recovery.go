@@ -118,6 +118,9 @@ func (s *Store) recoverCommitLog(ck *checkpoint) (int64, error) {
 	l.appended.Store(end)
 	l.written.Store(end)
 	l.flushed.Store(start)
+	if l.tail != nil {
+		l.tail.reset(end)
+	}
 	// Records between the checkpoint and the end survived in the page cache;
 	// sync them before anything is acknowledged on top of them.
 	if err := l.flushTo(end); err != nil {

@@ -1,6 +1,9 @@
 package vfs
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Op names an operation of FS or File, for an Injector.
 type Op int
@@ -80,6 +83,24 @@ func (i *injectFS) Open(name string) (File, error) {
 		return nil, err
 	}
 	f, err := i.fs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return &injectFile{file: f, name: name, inj: i.inj}, nil
+}
+
+// OpenDirect implements DirectOpener when the wrapped file system does;
+// the injector is asked with OpOpen, and the handle's writes with
+// OpWriteAt.
+func (i *injectFS) OpenDirect(name string) (File, error) {
+	d, ok := i.fs.(DirectOpener)
+	if !ok {
+		return nil, fmt.Errorf("vfs: open %s for direct I/O: %w", name, errors.ErrUnsupported)
+	}
+	if err := i.inj(OpOpen, name); err != nil {
+		return nil, err
+	}
+	f, err := d.OpenDirect(name)
 	if err != nil {
 		return nil, err
 	}

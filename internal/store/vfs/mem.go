@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // unlimitedTotal is the Total that DiskUsage reports for a MemFS without a
@@ -167,6 +168,28 @@ func (m *MemFS) Open(name string) (File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EISDIR}
 	}
 	return &memFile{fs: m, node: n, name: name}, nil
+}
+
+// OpenDirect implements DirectOpener. The handle writes the same file as
+// any other, durable only after a sync, as direct writes are on a disk
+// with a write cache; like Linux it refuses (EINVAL) a buffer, offset or
+// length that is not a multiple of DirectAlign, so tests on MemFS catch a
+// misaligned direct write.
+func (m *MemFS) OpenDirect(name string) (File, error) {
+	f, err := m.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return &memDirectFile{f.(*memFile)}, nil
+}
+
+type memDirectFile struct{ *memFile }
+
+func (f *memDirectFile) WriteAt(p []byte, off int64) (int, error) {
+	if off%DirectAlign != 0 || len(p)%DirectAlign != 0 || uintptr(unsafe.Pointer(unsafe.SliceData(p)))%DirectAlign != 0 {
+		return 0, &fs.PathError{Op: "write", Path: f.name, Err: syscall.EINVAL}
+	}
+	return f.memFile.WriteAt(p, off)
 }
 
 // Remove implements FS. An open file stays usable after its removal; it
