@@ -388,8 +388,15 @@ func (l *commitLog) writeDirect(seg *dataFile, b []byte, phys int64) error {
 	}
 	copy(w[head:], b)
 	clear(w[head+len(b):])
-	return seg.writeDirect(w, seg.start+from)
+	err := seg.writeDirect(w, seg.start+from)
+	if cap(l.directBuf) > maxKeptDirectBuf {
+		l.directBuf = nil // a rare huge batch (a stalled disk): do not keep its buffer
+	}
+	return err
 }
+
+// maxKeptDirectBuf bounds the direct-write buffer kept between flushes.
+const maxKeptDirectBuf = 4 << 20
 
 // pageSize is the page-cache granularity writeStaged pads to.
 const pageSize = 4096
