@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/petrel-mq/petrel/internal/message"
 )
@@ -50,6 +51,10 @@ type GetResult struct {
 // sparse tag filter still makes progress.
 const minScanEntries = 800
 
+// entriesPool holds GetMessages' consume-queue read buffers: passed to a
+// vfs.File, a local array would escape and cost an allocation per call.
+var entriesPool = sync.Pool{New: func() any { return new([64 * cqEntrySize]byte) }}
+
 // GetMessages reads messages of (topic, queueID) from queue offset offset:
 // at most maxCount messages and, after the first, at most maxBytes bytes,
 // skipping those filter rejects. The records are appended to dst.
@@ -80,7 +85,8 @@ func (s *Store) GetMessages(topic string, queueID int32, offset int64, maxCount,
 	if limit < minScanEntries {
 		limit = minScanEntries
 	}
-	var entries [64 * cqEntrySize]byte
+	entries := entriesPool.Get().(*[64 * cqEntrySize]byte)
+	defer entriesPool.Put(entries)
 	next, bytes, removed := offset, 0, false
 scan:
 	for next < max && next-offset < limit && res.Count < maxCount {
