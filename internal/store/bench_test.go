@@ -53,6 +53,27 @@ func TestPutDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// TestGetMessagesDoesNotAllocate: reading into a buffer with room
+// allocates nothing, so a pull costs the broker no garbage of its own.
+func TestGetMessagesDoesNotAllocate(t *testing.T) {
+	s := mustOpen(t, benchCfg(t.TempDir(), AsyncFlush))
+	defer s.Close()
+	m := benchMsg(0)
+	for range 64 {
+		mustPut(t, s, m)
+	}
+	waitDispatched(t, s)
+	buf := make([]byte, 0, 64<<10)
+	allocs := testing.AllocsPerRun(1000, func() {
+		if res := s.GetMessages("BenchTopic", 0, 0, 32, 256<<10, nil, buf[:0]); res.Count != 32 {
+			t.Fatalf("%v: %d messages", res.Status, res.Count)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per GetMessages", allocs)
+	}
+}
+
 // BenchmarkRawSequentialWrite is the baseline the append benchmarks are
 // judged against: 1 MiB writes to a preallocated file, synced every 500 ms
 // like ASYNC_FLUSH's flusher.
