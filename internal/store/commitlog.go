@@ -351,8 +351,8 @@ func (l *commitLog) writeStaged() error {
 // (the end of everything staged), the buffered write is padded to its
 // page end; b's backing array must have room for that padding, zeroed.
 func (l *commitLog) writePiece(seg *dataFile, b []byte, phys int64, last bool) error {
-	if seg.direct != nil {
-		err := l.writeDirect(seg, b, phys)
+	if d := l.files.directHandle(seg); d != nil {
+		err := l.writeDirect(seg, d, b, phys)
 		if err == nil {
 			return nil
 		}
@@ -368,11 +368,11 @@ func (l *commitLog) writePiece(seg *dataFile, b []byte, phys int64, last bool) e
 	return seg.writeAt(w, phys)
 }
 
-// writeDirect writes b at phys through seg's direct handle, as whole
+// writeDirect writes b at phys through seg's direct handle d, as whole
 // pages: the bytes of the first page before phys come from the tail
 // cache (or the file, after a restart), and zeros follow b to its page's
 // end.
-func (l *commitLog) writeDirect(seg *dataFile, b []byte, phys int64) error {
+func (l *commitLog) writeDirect(seg *dataFile, d vfs.File, b []byte, phys int64) error {
 	rel := phys - seg.start
 	from := rel &^ (pageSize - 1)
 	head := int(rel - from)
@@ -388,7 +388,7 @@ func (l *commitLog) writeDirect(seg *dataFile, b []byte, phys int64) error {
 	}
 	copy(w[head:], b)
 	clear(w[head+len(b):])
-	err := seg.writeDirect(w, seg.start+from)
+	err := seg.writeDirect(d, w, seg.start+from)
 	if cap(l.directBuf) > maxKeptDirectBuf {
 		l.directBuf = nil // a rare huge batch (a stalled disk): do not keep its buffer
 	}

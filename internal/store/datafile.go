@@ -34,10 +34,12 @@ type dataFile struct {
 	file  vfs.File
 	data  []byte // the mapping, for mapped files only
 	// direct is a second handle for direct writes (commit-log segments
-	// under SYNC_FLUSH; see commitLog.writeStaged), or nil. Only the
-	// commit log's flush (under flushMu) writes through it or drops it;
-	// dropping and closing take mu.
-	direct vfs.File
+	// under SYNC_FLUSH; see commitLog.writeStaged), opened on the first
+	// write (directTried), so the many segments only read never hold
+	// one. Only the commit log's flush (under flushMu) opens, writes
+	// through or drops it; opening, dropping and closing take mu.
+	direct      vfs.File
+	directTried bool
 
 	mu     sync.RWMutex
 	closed bool
@@ -184,11 +186,28 @@ func (m *dataFile) zero(off int64) error {
 
 // writeDirect writes b, which must be aligned as vfs.DirectAlign says,
 // at offset off of the sequence through the direct handle.
-func (m *dataFile) writeDirect(b []byte, off int64) error {
-	if _, err := m.direct.WriteAt(b, off-m.start); err != nil {
+func (m *dataFile) writeDirect(d vfs.File, b []byte, off int64) error {
+	if _, err := d.WriteAt(b, off-m.start); err != nil {
 		return fmt.Errorf("direct write %s: %w", m.path, err)
 	}
 	return nil
+}
+
+// directHandle returns the file's direct-write handle, opening it on the
+// first call, or nil when there is none: the file is closed, the file
+// system cannot open one, or a write through it failed (dropDirect).
+func (m *dataFile) directHandle(fs vfs.FS) vfs.File {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.directTried && !m.closed {
+		m.directTried = true
+		if d, ok := fs.(vfs.DirectOpener); ok {
+			if h, err := d.OpenDirect(m.path); err == nil {
+				m.direct = h
+			}
+		}
+	}
+	return m.direct
 }
 
 // dropDirect closes the direct handle; later writes take the plain one.
@@ -224,7 +243,7 @@ type fileQueue struct {
 	dir      string
 	fileSize int64
 	mapped   bool
-	direct   bool           // open a direct-write handle for each file too, where the FS can
+	direct   bool           // write files through a direct handle too, where the FS can
 	warmer   *segmentWarmer // nil, or prepares the next file (see warm.go)
 
 	mu    sync.Mutex // serialises changes to files
@@ -273,7 +292,6 @@ func (q *fileQueue) load() error {
 			closeAll(files)
 			return err
 		}
-		q.openDirect(f)
 		files = append(files, f)
 	}
 	q.files.Store(&files)
@@ -341,7 +359,6 @@ func (q *fileQueue) create(start int64) (*dataFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	q.openDirect(f)
 	files := append(append(make([]*dataFile, 0, len(old)+1), old...), f)
 	q.files.Store(&files)
 	if q.warmer != nil {
@@ -350,21 +367,15 @@ func (q *fileQueue) create(start int64) (*dataFile, error) {
 	return f, nil
 }
 
-// openDirect gives f a direct-write handle when the queue asks for one
-// and the file system can open it. Files whose size is not a multiple of
-// vfs.DirectAlign get none: their last block could not be written whole.
-// Without one, writes take the plain handle.
-func (q *fileQueue) openDirect(f *dataFile) {
+// directHandle returns f's direct-write handle when the queue writes
+// with direct I/O (see dataFile.directHandle), else nil. Files whose size
+// is not a multiple of vfs.DirectAlign get none: their last block could
+// not be written whole.
+func (q *fileQueue) directHandle(f *dataFile) vfs.File {
 	if !q.direct || q.fileSize%vfs.DirectAlign != 0 {
-		return
+		return nil
 	}
-	d, ok := q.fs.(vfs.DirectOpener)
-	if !ok {
-		return
-	}
-	if h, err := d.OpenDirect(f.path); err == nil {
-		f.direct = h
-	}
+	return f.directHandle(q.fs)
 }
 
 // createOrTakeWarm returns the new file for start: the one the warmer

@@ -26,10 +26,6 @@ type directFS struct {
 	directBytes int64
 }
 
-func isSegment(name string) bool {
-	return strings.Contains(name, "/commitlog/") && !isWarmLeftover(name)
-}
-
 func (d *directFS) Open(name string) (vfs.File, error) {
 	f, err := d.MemFS.Open(name)
 	if err != nil || !isSegment(name) {

@@ -120,7 +120,7 @@ func (p *pageWriteFS) wrap(f vfs.File, name string, err error) (vfs.File, error)
 	if err != nil {
 		return nil, err
 	}
-	return &pageWriteFile{File: f, fs: p, log: strings.Contains(name, "/commitlog/") && !isWarmLeftover(name)}, nil
+	return &pageWriteFile{File: f, fs: p, log: isSegment(name)}, nil
 }
 
 func (p *pageWriteFS) Create(name string) (vfs.File, error) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -113,4 +114,10 @@ func (l *recordingListener) Arrived(topic string, q int32, off, tags, ts int64) 
 	case l.ch <- struct{}{}:
 	default:
 	}
+}
+
+// isSegment reports whether name is a commit-log segment (not one the
+// warmer is preparing), for file-system wrappers that watch the log.
+func isSegment(name string) bool {
+	return strings.Contains(name, "/commitlog/") && !isWarmLeftover(name)
 }
