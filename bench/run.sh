@@ -126,6 +126,13 @@ done
 	echo
 	echo "petrel vs NATS JetStream $NATS_SERVER_VERSION, $(date -u +%Y-%m-%d), $(nproc) cores, fsync ${FSYNC_US} us (1 KiB dd oflag=dsync)"
 	echo "load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg)"
+	first=$(set -- $ROWS; echo "$1")
+	if [[ -f $WORK/$first.petrel.json && -f $WORK/$first.nats.json ]]; then
+		# Two runtimes on the NATS side, one on petrel's (see embeddedProcs
+		# in cmd/petrel-bench).
+		echo "GOMAXPROCS: petrel-bench with the embedded broker $(jq '.gomaxprocs' "$WORK/$first.petrel.json");" \
+			"nats-bench $(jq '.gomaxprocs' "$WORK/$first.nats.json") + nats-server $(nproc) (its default)"
+	fi
 	printf '%-24s %-14s %22s %22s %8s %s\n' row metric petrel NATS ratio "errors petrel / NATS"
 	for row in $ROWS; do
 		p=$WORK/$row.petrel.json n=$WORK/$row.nats.json

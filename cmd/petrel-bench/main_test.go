@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +73,14 @@ func runJSON(t *testing.T, args ...string) bench.Result {
 // message is seen, and both latency distributions are filled.
 func TestSmoke(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	procs := runtime.GOMAXPROCS(0)
 	res := runJSON(t, "--duration", "1s", "--warmup", "200ms", "--producers", "2", "--consumers", "1", "--mode", "async", "--window", "64", "--size", "256")
+	if want := embeddedProcs(procs, os.Getenv("GOMAXPROCS")); res.GoMaxProcs != want {
+		t.Errorf("ran with GOMAXPROCS %d, want %d", res.GoMaxProcs, want)
+	}
+	if got := runtime.GOMAXPROCS(0); got != procs {
+		t.Errorf("GOMAXPROCS %d after the run, was %d", got, procs)
+	}
 	if res.Target != "petrel" || res.Sent == 0 || res.Consumed == 0 || res.SentRate <= 0 || res.ConsumeRate <= 0 {
 		t.Fatalf("nothing measured: %+v", res)
 	}
@@ -85,6 +94,20 @@ func TestSmoke(t *testing.T) {
 	}
 	if res.Publish.Count != res.Sent || res.EndToEnd.Count != res.Sent {
 		t.Errorf("publish count %d, end-to-end count %d, sent %d", res.Publish.Count, res.EndToEnd.Count, res.Sent)
+	}
+}
+
+// TestEmbeddedProcs: an embedded run gets one P more than the default,
+// unless GOMAXPROCS is set.
+func TestEmbeddedProcs(t *testing.T) {
+	for _, tc := range []struct {
+		def  int
+		env  string
+		want int
+	}{{2, "", 3}, {8, "", 9}, {2, "2", 2}, {4, "1", 4}} {
+		if got := embeddedProcs(tc.def, tc.env); got != tc.want {
+			t.Errorf("embeddedProcs(%d, %q) = %d, want %d", tc.def, tc.env, got, tc.want)
+		}
 	}
 }
 

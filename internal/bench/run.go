@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,7 +118,8 @@ func Run(ctx context.Context, t Target, w Workload, opts Options) (*Result, erro
 	if err := t.Prepare(ctx, r.topic, w.Queues); err != nil {
 		return nil, fmt.Errorf("prepare topic %s: %w", r.topic, err)
 	}
-	res := &Result{Target: t.Name(), Workload: w, Started: time.Now().UTC(), LoadAvg: loadAverage()}
+	res := &Result{Target: t.Name(), Workload: w, Started: time.Now().UTC(), LoadAvg: loadAverage(),
+		GoMaxProcs: runtime.GOMAXPROCS(0)}
 	var err error
 	if w.Backlog > 0 {
 		err = r.drain(ctx, res)

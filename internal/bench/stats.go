@@ -112,6 +112,9 @@ type Result struct {
 	EndToEnd  Latency `json:"end_to_end_latency"`
 	LoadAvg   string  `json:"load_average,omitempty"`
 	FlushNote string  `json:"flush,omitempty"`
+	// GoMaxProcs is the load generator's GOMAXPROCS during the run (the
+	// embedded broker's too, when there is one).
+	GoMaxProcs int `json:"gomaxprocs,omitempty"`
 }
 
 // WriteJSON writes r as indented JSON.
@@ -144,6 +147,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "measured\t%s", time.Duration(r.Elapsed).Round(time.Millisecond))
 	if r.LoadAvg != "" {
 		fmt.Fprintf(tw, " (load average %s)", r.LoadAvg)
+	}
+	if r.GoMaxProcs > 0 {
+		fmt.Fprintf(tw, ", GOMAXPROCS %d", r.GoMaxProcs)
 	}
 	fmt.Fprintln(tw)
 	if wl.Backlog > 0 {
