@@ -104,6 +104,21 @@ func putAndCheck(t *testing.T, s *Store, bodies []string, n int) []string {
 	return bodies
 }
 
+// putAcrossRestart appends and checks n messages, restarts the store and
+// does it again. It returns the reopened store, closed at the test's end,
+// and every body appended.
+func putAcrossRestart(t *testing.T, cfg Config, n int) (*Store, []string) {
+	t.Helper()
+	s := mustOpen(t, cfg)
+	bodies := putAndCheck(t, s, nil, n)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, cfg)
+	t.Cleanup(func() { s.Close() })
+	return s, putAndCheck(t, s, bodies, n)
+}
+
 // TestSyncFlushWritesTheCommitLogDirect: under SYNC_FLUSH the group
 // commit writes commit-log segments only through their direct handles,
 // with whole aligned pages (MemFS refuses anything else, as Linux does),
@@ -114,14 +129,7 @@ func TestSyncFlushWritesTheCommitLogDirect(t *testing.T) {
 	dfs := &directFS{MemFS: vfs.NewMem()}
 	cfg := syncWarmConfig(dfs)
 	cfg.tailCacheSize = 6 << 10
-	s := mustOpen(t, cfg)
-	bodies := putAndCheck(t, s, nil, 60)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = mustOpen(t, cfg)
-	defer s.Close()
-	bodies = putAndCheck(t, s, bodies, 60)
+	s, bodies := putAcrossRestart(t, cfg, 60)
 
 	direct, plain, misaligned := dfs.counts()
 	if misaligned != 0 {
@@ -145,14 +153,7 @@ func TestSyncFlushWritesTheCommitLogDirect(t *testing.T) {
 func TestDirectWriteFailureFallsBackToPlainWrites(t *testing.T) {
 	dfs := &directFS{MemFS: vfs.NewMem(), failDirect: true}
 	cfg := syncWarmConfig(dfs)
-	s := mustOpen(t, cfg)
-	bodies := putAndCheck(t, s, nil, 40)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s = mustOpen(t, cfg)
-	defer s.Close()
-	putAndCheck(t, s, bodies, 40)
+	putAcrossRestart(t, cfg, 40)
 	if direct, plain, _ := dfs.counts(); direct != 0 || plain == 0 {
 		t.Fatalf("direct %d, plain %d writes; want only plain ones", direct, plain)
 	}
