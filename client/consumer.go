@@ -157,7 +157,9 @@ type PushConsumerConfig struct {
 	PullBatchSize int
 	// PullThresholdForQueue and PullThresholdSizeForQueue pause pulling a
 	// queue while it holds that many messages, or bytes of bodies, not yet
-	// consumed (defaults 1000 and 100 MiB).
+	// consumed (defaults 1000 and 100 MiB). The check comes before each
+	// pull, and the next pull is sent before the last answer's messages are
+	// counted, so a queue may hold up to two batches (PullBatchSize) more.
 	PullThresholdForQueue     int
 	PullThresholdSizeForQueue int
 	// MaxReconsumeTimes is how often a message is redelivered before it

@@ -73,3 +73,40 @@ func TestFlowControlIsNotIdle(t *testing.T) {
 		t.Fatal("a queue waiting for its listener counts as idle")
 	}
 }
+
+// TestNextPullGoesOutBeforeTheAnswerIsHandled: the pull loop sends the
+// next pull as soon as an answer arrives, before it hands the answer's
+// messages on, so the broker holds a pull while they are consumed. With a
+// threshold of one message and the listener stuck on the first, the second
+// message is still delivered: the pull that fetches it was sent while the
+// queue held nothing (one batch over the threshold, as documented).
+func TestNextPullGoesOutBeforeTheAnswerIsHandled(t *testing.T) {
+	c := startCluster(t, 1)
+	c.CreateTopic("Ahead", 1)
+	p := newTestProducer(t, c, nil)
+	sendN(t, p, "Ahead", "a", 1)
+	release := make(chan struct{})
+	got := make(chan string, 2)
+	newTestConsumer(t, c, "gahead", "Ahead", "ahead1", func(cfg *PushConsumerConfig) {
+		cfg.PullThresholdForQueue = 1
+		cfg.PullBatchSize = 1
+		cfg.Listener = func(_ context.Context, msgs []*MessageExt) ConsumeResult {
+			got <- string(msgs[0].Body)
+			<-release
+			return ConsumeSuccess
+		}
+	})
+	defer close(release)
+	if b := <-got; b != "a-0" {
+		t.Fatalf("consumed %q first", b)
+	}
+	sendN(t, p, "Ahead", "b", 1)
+	select {
+	case b := <-got:
+		if b != "b-0" {
+			t.Fatalf("consumed %q second", b)
+		}
+	case <-testCtx(t).Done():
+		t.Fatal("the second message was not delivered while the first was being consumed")
+	}
+}

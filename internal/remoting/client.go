@@ -94,6 +94,16 @@ func (c *Client) InvokeUntil(ctx context.Context, addr string, req *protocol.Com
 	return conn.InvokeUntil(ctx, req, deadline)
 }
 
+// Start sends req to addr and returns without waiting for the response
+// (see Conn.Start). It blocks while dialling.
+func (c *Client) Start(ctx context.Context, addr string, req *protocol.Command) (*Pending, error) {
+	conn, err := c.Conn(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	return conn.Start(ctx, req)
+}
+
 // InvokeAsync sends req to addr and calls cb exactly once, on another
 // goroutine, with the response or the error. It blocks while dialling.
 func (c *Client) InvokeAsync(ctx context.Context, addr string, req *protocol.Command, cb func(*protocol.Command, error)) {

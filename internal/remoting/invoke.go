@@ -80,6 +80,35 @@ func (c *Conn) InvokeUntil(ctx context.Context, req *protocol.Command, deadline 
 	return c.wait(ctx, req.Code, cl, deadline)
 }
 
+// Pending is a request sent by Start whose response is collected later
+// with Wait. Exactly one Wait per Pending.
+type Pending struct {
+	conn *Conn
+	code int32
+	cl   *call
+}
+
+// Start sends req like Invoke but returns once the request is queued,
+// without waiting for the response: the caller does other work meanwhile
+// and collects the response with Wait. A push consumer sends its next pull
+// this way before it decodes the answer to the last one.
+func (c *Conn) Start(ctx context.Context, req *protocol.Command) (*Pending, error) {
+	cl, err := c.send(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{conn: c, code: req.Code, cl: cl}, nil
+}
+
+// Wait returns the response to the request, like Invoke: the wait ends with
+// ctx, at deadline (zero: none) or when the connection closes. It must be
+// called exactly once, also by a caller no longer interested (with a
+// cancelled ctx or a past deadline it returns at once), so the call is
+// released.
+func (p *Pending) Wait(ctx context.Context, deadline time.Time) (*protocol.Command, error) {
+	return p.conn.wait(ctx, p.code, p.cl, deadline)
+}
+
 // InvokeAsync sends req like Invoke and calls cb exactly once, on another
 // goroutine, with the response or the error. The request is written before
 // InvokeAsync returns, so requests keep their order on the wire. No
