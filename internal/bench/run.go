@@ -82,6 +82,7 @@ type run struct {
 	errs   errorCounts
 	pub    *Recorder
 	e2e    *Recorder
+	bodies chan []byte // message bodies whose sends completed (see body)
 	window atomic.Bool // consumption is counted (set by the clock)
 
 	sentAll      atomic.Int64 // every acknowledged send, for progress
@@ -112,7 +113,8 @@ func Run(ctx context.Context, t Target, w Workload, opts Options) (*Result, erro
 		opts.DrainTimeout = 30 * time.Second
 	}
 	r := &run{w: w, t: t, opts: opts, pub: NewRecorder(), e2e: NewRecorder(), stopProducer: make(chan struct{}),
-		topic: w.Topic + "-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
+		bodies: make(chan []byte, maxKeptBodies),
+		topic:  w.Topic + "-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
 	r.start.Store(math.MaxInt64)
 	r.end.Store(math.MaxInt64)
 	if err := t.Prepare(ctx, r.topic, w.Queues); err != nil {
