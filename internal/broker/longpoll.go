@@ -123,10 +123,9 @@ func (p *pullHolds) wake(pp *parkedPull) {
 // reply re-executes the pull and sends whatever it finds.
 func (p *pullHolds) reply(pp *parkedPull) {
 	defer p.wg.Done()
-	resp, _ := p.b.executePull(pp.pr)
-	if err := pp.pr.req.Reply(resp); err != nil {
-		p.b.log.Debug("reply to a held pull", "err", err)
-	}
+	buf := pullBuffers.Get().(*[]byte)
+	resp, _ := p.b.executePull(pp.pr, *buf)
+	p.b.replyPull(pp.pr, resp, buf)
 }
 
 // releaseAll answers every parked pull now and refuses new ones (shutdown).

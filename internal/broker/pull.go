@@ -2,6 +2,7 @@ package broker
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/petrel-mq/petrel/internal/body"
@@ -68,7 +69,8 @@ func (b *Broker) handlePull(req *remoting.Request) *protocol.Command {
 	if resp := b.checkPull(pr); resp != nil {
 		return resp
 	}
-	resp, notFound := b.executePull(pr)
+	buf := pullBuffers.Get().(*[]byte)
+	resp, notFound := b.executePull(pr, *buf)
 	if h.sysFlag&pullCommitOffset != 0 {
 		b.offsets.commit(h.topic, h.group, h.queueID, h.commitOffset, b.store.MaxOffset(h.topic, h.queueID), b.now())
 	}
@@ -78,10 +80,44 @@ func (b *Broker) handlePull(req *remoting.Request) *protocol.Command {
 			hold = b.cfg.ShortPollingTime
 		}
 		if hold > 0 && b.holds.park(pr, hold) {
+			recyclePullBuffer(buf, resp.Body)
 			return nil // answered later by the long-poll hold
 		}
 	}
-	return resp
+	b.replyPull(pr, resp, buf)
+	return nil // answered above
+}
+
+// pullBuffers recycles the bodies of pull answers. Reply copies an answer
+// into the connection's write queue, so its body is free again once Reply
+// returns; fresh bodies were a tenth of the bytes a consuming broker
+// allocated.
+var pullBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledPullBuffer is the largest body kept for reuse (the default
+// maxTransferBytesOnMessageInMemory is 256 KiB).
+const maxPooledPullBuffer = 1 << 20
+
+// recyclePullBuffer returns buf to the pool, keeping body's storage if the
+// answer grew it.
+func recyclePullBuffer(buf *[]byte, body []byte) {
+	if cap(body) > cap(*buf) {
+		*buf = body
+	}
+	if cap(*buf) > maxPooledPullBuffer {
+		*buf = nil
+	}
+	*buf = (*buf)[:0]
+	pullBuffers.Put(buf)
+}
+
+// replyPull sends a pull's answer and recycles the body buffer it was
+// built in.
+func (b *Broker) replyPull(pr *pullRequest, resp *protocol.Command, buf *[]byte) {
+	if err := pr.req.Reply(resp); err != nil {
+		b.log.Debug("reply to a pull", "err", err)
+	}
+	recyclePullBuffer(buf, resp.Body)
 }
 
 // checkPull applies RocketMQ's checks in order and resolves the filter.
@@ -131,16 +167,17 @@ func (b *Broker) checkPull(pr *pullRequest) *protocol.Command {
 	return nil
 }
 
-// executePull reads messages and builds the response; notFound reports
-// PULL_NOT_FOUND, which a suspending pull waits on.
-func (b *Broker) executePull(pr *pullRequest) (*protocol.Command, bool) {
+// executePull reads messages and builds the response, appending the
+// records to dst; notFound reports PULL_NOT_FOUND, which a suspending pull
+// waits on.
+func (b *Broker) executePull(pr *pullRequest, dst []byte) (*protocol.Command, bool) {
 	h := &pr.h
 	maxCount := int(h.maxMsgNums)
 	if maxCount <= 0 {
 		maxCount = 1
 	}
 	maxCount = min(maxCount, b.cfg.MaxTransferCountOnMessageInMemory)
-	res := b.store.GetMessages(h.topic, h.queueID, h.offset, maxCount, b.cfg.MaxTransferBytesOnMessageInMemory, pr.filter, nil)
+	res := b.store.GetMessages(h.topic, h.queueID, h.offset, maxCount, b.cfg.MaxTransferBytesOnMessageInMemory, pr.filter, dst[:0])
 	code := protocol.PullNotFound
 	switch res.Status {
 	case store.Found:
