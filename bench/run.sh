@@ -96,14 +96,29 @@ run_nats() { # $1: row
 	(cd "$ROOT/bench/nats" && "$WORK/nats-bench" --url "nats://127.0.0.1:$NATS_PORT" --json \
 		--server-note "$note" $(common_flags "$1")) >"$WORK/$1.nats.json"
 	stop_nats
+	settle
+}
+
+# settle leaves nothing of a run for the next one to pay: nats-server syncs
+# its files every 2 minutes by default and leaves them in the page cache
+# when stopped (1.6 GB dirty after row 2), so the kernel wrote them back,
+# 30 s later, during whichever run came next (row 4's tail doubled). Each
+# run starts on an empty store: the NATS store is deleted (petrel-bench
+# deletes its own), and what is still dirty is written out before the next
+# run starts.
+settle() {
+	rm -rf "$WORK/nats-default" "$WORK/nats-always"
+	sync
 }
 
 run_petrel() { # $1: row
 	log "petrel $1"
 	# shellcheck disable=SC2046
 	(cd "$ROOT" && "$WORK/petrel-bench" --json $(common_flags "$1")) >"$WORK/$1.petrel.json"
+	settle
 }
 
+settle
 FSYNC_US=$(fsync_latency)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "fsync latency ${FSYNC_US} us; load average $LOAD_BEFORE"
