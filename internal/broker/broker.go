@@ -116,6 +116,7 @@ func New(opts Options) (*Broker, error) {
 		IdleTimeout: c.ServerChannelMaxIdleTime,
 		ConnState:   b.connState,
 		Inline:      inlineSends(c.FlushDiskType),
+		RecycleBody: isSend,
 	}
 	if c.ServerChannelMaxIdleTime == 0 {
 		b.server.IdleTimeout = -1
@@ -135,13 +136,20 @@ func inlineSends(flush config.FlushDiskType) func(*protocol.Command) bool {
 	if flush != config.AsyncFlush {
 		return nil
 	}
-	return func(cmd *protocol.Command) bool {
-		switch cmd.Code {
-		case protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage:
-			return true
-		}
-		return false
+	return isSend
+}
+
+// isSend reports a send request. Their bodies are also recycled (see
+// remoting.Server.RecycleBody): the store copies a message into the commit
+// log (or the group commit's stage) before the handler answers, and
+// nothing else of the broker keeps the body, as with the pooled property
+// buffers of handleSend.
+func isSend(cmd *protocol.Command) bool {
+	switch cmd.Code {
+	case protocol.SendMessage, protocol.SendMessageV2, protocol.SendBatchMessage:
+		return true
 	}
+	return false
 }
 
 func (b *Broker) mux() *remoting.Mux {

@@ -455,3 +455,47 @@ func TestNames(t *testing.T) {
 		t.Error("LanguageName(13) should be unknown")
 	}
 }
+
+// TestReadFrameInto: the body goes into the caller's buffer when it has the
+// body's exact length, and into a fresh one otherwise; the callback sees
+// the decoded header first.
+func TestReadFrameInto(t *testing.T) {
+	body := []byte("0123456789")
+	req := NewRequest(SendMessageV2, FieldsOf("a", "group"), body)
+	frame, err := req.EncodeFrame(nil, DefaultMaxFrameSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		size int // of the caller's buffer; -1: none
+		own  bool
+	}{
+		{"exact", len(body), true},
+		{"too small", len(body) - 1, false},
+		{"too large", len(body) + 1, false},
+		{"none", -1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var given []byte
+			cmd, err := ReadFrameInto(bufio.NewReader(bytes.NewReader(frame)), 0, func(c *Command, n int) []byte {
+				if c.Code != SendMessageV2 || c.Ext.Get("a") != "group" || n != len(body) {
+					t.Errorf("callback saw code %d, ext %v, n %d", c.Code, c.Ext, n)
+				}
+				if tc.size >= 0 {
+					given = make([]byte, tc.size)
+				}
+				return given
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(cmd.Body, body) {
+				t.Fatalf("body %q, want %q", cmd.Body, body)
+			}
+			if own := len(given) > 0 && &cmd.Body[0] == &given[0]; own != tc.own {
+				t.Fatalf("body read into the caller's buffer: %v, want %v", own, tc.own)
+			}
+		})
+	}
+}

@@ -39,6 +39,14 @@ const bodyChunk = 1 << 20
 // ErrMalformedFrame for bad frames. After a header decoding error the frame
 // has been consumed; after a bad length prefix the stream is out of sync.
 func ReadFrame(r *bufio.Reader, maxFrameSize int) (*Command, error) {
+	return ReadFrameInto(r, maxFrameSize, nil)
+}
+
+// ReadFrameInto is ReadFrame that asks body, once the header is decoded,
+// for the buffer to read the body into: a slice of exactly n bytes, or nil
+// for a fresh one. A server recycles the bodies of requests it is done
+// with this way.
+func ReadFrameInto(r *bufio.Reader, maxFrameSize int, body func(cmd *Command, n int) []byte) (*Command, error) {
 	if maxFrameSize <= 0 {
 		maxFrameSize = DefaultMaxFrameSize
 	}
@@ -89,7 +97,12 @@ func ReadFrame(r *bufio.Reader, maxFrameSize int) (*Command, error) {
 		return nil, err
 	}
 	if bodyLen > 0 {
-		if cmd.Body, err = readBody(r, bodyLen); err != nil {
+		if b := bodyInto(body, cmd, bodyLen); b != nil {
+			if _, err := io.ReadFull(r, b); err != nil {
+				return nil, unexpectedEOF(err)
+			}
+			cmd.Body = b
+		} else if cmd.Body, err = readBody(r, bodyLen); err != nil {
 			return nil, err
 		}
 	}
@@ -113,6 +126,17 @@ func readHeader(r *bufio.Reader, n int) (string, error) {
 		return "", unexpectedEOF(err)
 	}
 	return string(b), nil
+}
+
+// bodyInto returns the caller's buffer for a body of n bytes, or nil.
+func bodyInto(body func(*Command, int) []byte, cmd *Command, n int) []byte {
+	if body == nil {
+		return nil
+	}
+	if b := body(cmd, n); len(b) == n {
+		return b
+	}
+	return nil
 }
 
 func readBody(r *bufio.Reader, n int) ([]byte, error) {

@@ -42,6 +42,7 @@ type connConfig struct {
 	idle        time.Duration // <= 0: no idle or write-stall timeout
 	maxInFlight int
 	inline      func(*protocol.Command) bool // requests served on the reader (Server.Inline)
+	recycle     func(*protocol.Command) bool // requests with pooled bodies (Server.RecycleBody)
 	tracker     *tracker                     // requests, callbacks: what Shutdown/Close wait for
 	onClose     func(c *Conn)                // runs once, after both goroutines exit
 }
@@ -230,9 +231,23 @@ func (r idleReader) Read(p []byte) (int, error) {
 func (c *Conn) readLoop() {
 	defer c.exit()
 	br := bufio.NewReaderSize(idleReader{c}, readBufferSize)
+	var pooled *[]byte // the body buffer of the frame being read, if pooled
+	bodyFor := func(cmd *protocol.Command, n int) []byte {
+		if cmd.IsResponse() || c.cfg.recycle == nil || !c.cfg.recycle(cmd) {
+			return nil
+		}
+		if pooled = getBody(n); pooled == nil {
+			return nil
+		}
+		return (*pooled)[:n]
+	}
 	for {
-		cmd, err := protocol.ReadFrame(br, c.cfg.maxFrame)
+		pooled = nil
+		cmd, err := protocol.ReadFrameInto(br, c.cfg.maxFrame, bodyFor)
 		if err != nil {
+			if pooled != nil {
+				putBody(pooled)
+			}
 			c.readFailed(err)
 			return
 		}
@@ -240,7 +255,7 @@ func (c *Conn) readLoop() {
 			c.deliver(cmd)
 			continue
 		}
-		if !c.dispatch(cmd, br.Buffered() == 0) {
+		if !c.dispatch(cmd, pooled, br.Buffered() == 0) {
 			return
 		}
 	}
@@ -273,10 +288,13 @@ func (c *Conn) readFailed(err error) {
 // the reader goes on parsing while handlers run and their replies queue
 // up for one write (serving those inline too cost pipelined async
 // producers about 5%). It returns false if the connection closed.
-func (c *Conn) dispatch(cmd *protocol.Command, alone bool) bool {
+func (c *Conn) dispatch(cmd *protocol.Command, body *[]byte, alone bool) bool {
 	alone = alone && len(c.inFlight) == 0
-	req := &Request{Cmd: cmd, Conn: c}
+	req := &Request{Cmd: cmd, Conn: c, body: body}
 	if !c.cfg.tracker.add() {
+		if body != nil {
+			putBody(body)
+		}
 		// The server is shutting down: refuse new work so Shutdown ends.
 		// Clients retry SERVICE_NOT_AVAILABLE sends on another broker.
 		if !cmd.IsOneway() {

@@ -37,6 +37,9 @@ type Request struct {
 	// parked is set once the request sits in its connection's parked set,
 	// its handler returned, waiting for a later Reply.
 	parked atomic.Bool
+	// body is Cmd.Body's pooled buffer (Server.RecycleBody), returned when
+	// the request settles.
+	body *[]byte
 }
 
 const (
@@ -99,6 +102,11 @@ func (r *Request) release() {
 // is finished.
 func (r *Request) settle() {
 	if r.refs.Add(-1) == 0 {
+		if r.body != nil {
+			r.Cmd.Body = nil
+			putBody(r.body)
+			r.body = nil
+		}
 		r.Conn.cfg.tracker.done()
 	}
 }

@@ -78,6 +78,12 @@ type Server struct {
 	// handler returns, so only handlers that never wait (on a sync, a
 	// peer, a lock held across IO) may be picked.
 	Inline func(*protocol.Command) bool
+	// RecycleBody, if set, picks requests whose bodies are read into
+	// pooled buffers, reused once the request is finished: its handler
+	// returned and its reply was sent (or declared unsent). Only requests
+	// whose handlers keep no reference to the body, or any part of it,
+	// past that point may be picked.
+	RecycleBody func(*protocol.Command) bool
 
 	inShutdown atomic.Bool
 	tracker    tracker // requests, callbacks
@@ -104,6 +110,7 @@ func (s *Server) connConfig() connConfig {
 		idle:        s.IdleTimeout,
 		maxInFlight: s.MaxInFlightPerConn,
 		inline:      s.Inline,
+		recycle:     s.RecycleBody,
 		tracker:     &s.tracker,
 		onClose:     s.connClosed,
 	}
