@@ -126,6 +126,12 @@ func (pc *pullCall) answer(ctx context.Context) (*pullResult, error) {
 	return res, nil
 }
 
+// abandon releases a started pull whose answer nobody will read; a past
+// deadline makes the wait return at once.
+func (pc *pullCall) abandon() {
+	pc.p.Wait(context.Background(), time.Now())
+}
+
 // decode reads the messages of a SUCCESS answer and drops those the
 // subscription filters out.
 func (pc *pullCall) decode(res *pullResult) error {
@@ -183,7 +189,7 @@ func (c *PushConsumer) pullLoop(pq *processQueue) {
 	var ahead *pullCall // sent before the last answer was handled
 	defer func() {
 		if ahead != nil {
-			ahead.p.Wait(ctx, time.Now()) // release it; nothing reads the answer
+			ahead.abandon()
 		}
 	}()
 	for ctx.Err() == nil {
@@ -215,7 +221,7 @@ func (c *PushConsumer) pullLoop(pq *processQueue) {
 		}
 		if err := pc.decode(res); err != nil {
 			if ahead != nil { // it would skip what failed to decode
-				ahead.p.Wait(ctx, time.Now())
+				ahead.abandon()
 				ahead = nil
 			}
 			if !c.pullFailed(ctx, pq, err) {
