@@ -29,7 +29,7 @@ func newAwaitHarness(t *testing.T) *awaitHarness {
 
 func (h *awaitHarness) enqueue(n int) {
 	for range n {
-		h.g.enqueue(&flushWaiter{done: make(chan waitResult, 1)})
+		h.g.enqueue(&flushWaiter{done: make(chan waitResult, 1)}, time.Now())
 	}
 }
 
@@ -93,6 +93,40 @@ func TestAwaitArrivalsPatientWaitsPastTheGapForTheFirstArrival(t *testing.T) {
 	})
 	if !h.g.awaitArrivals(2, 0, time.Millisecond, time.Hour, true, h.timer, h.stop) {
 		t.Fatal("a patient wait gave up before the first writer came back")
+	}
+}
+
+// TestEnqueueKicksOnlyWhenTheFlusherMustLook: while the flusher waits for
+// returning writers, an arrival wakes it only to start the quiet gap (the
+// first, when the wait had none) and when the count is reached, not once
+// per writer.
+func TestEnqueueKicksOnlyWhenTheFlusherMustLook(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		timing     bool
+		firstKicks bool
+	}{{"gap running", true, false}, {"patient, no gap yet", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGroupCommit()
+			g.awaiting, g.want, g.timing = true, 4, tc.timing
+			for i := range 4 {
+				g.enqueue(&flushWaiter{done: make(chan waitResult, 1)}, time.Now())
+				want := 0
+				if i == 3 || (i == 0 && tc.firstKicks) {
+					want = 1
+				}
+				if got := len(g.arrivedKick); got != want {
+					t.Fatalf("after arrival %d: %d kicks pending, want %d", i+1, got, want)
+				}
+				select {
+				case <-g.arrivedKick:
+				default:
+				}
+			}
+			if !g.reached {
+				t.Fatal("four arrivals did not reach a want of four")
+			}
+		})
 	}
 }
 

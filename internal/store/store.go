@@ -218,8 +218,9 @@ func (s *Store) put(msgs []message.Message) (PutResult, error) {
 	if s.gc != nil {
 		w = waiterPool.Get().(*flushWaiter)
 		w.end = res.end
-		w.deadline = time.Now().Add(s.cfg.SyncFlushTimeout)
-		s.gc.enqueue(w)
+		now := time.Now()
+		w.deadline = now.Add(s.cfg.SyncFlushTimeout)
+		s.gc.enqueue(w, now)
 	}
 	l.mu.Unlock()
 	out := PutResult{PhysOffset: res.physOffset, QueueOffset: res.queueOffset, StoreTimestamp: res.storeTimestamp, WroteBytes: res.wroteBytes}
