@@ -254,13 +254,22 @@ func (s *Store) runFlusher(g *groupCommit) {
 				}
 				return waitResult{status: PutOK}, w.end <= flushed
 			})
-			kick(s.dispatchKick)
+			if err != nil || released <= 1 {
+				kick(s.dispatchKick)
+			}
 			if err != nil {
 				break
 			}
 			if released > 1 {
 				reached := g.awaitArrivals(released, left, min(took, maxArrivalGap), maxArrivalWait, patient, timer, s.stop)
 				patient = reached && released >= minPatientCohort
+				// The synced records are dispatched only now, while the
+				// next group commit's I/O leaves the vCPUs idle. Dispatched
+				// at the release, they took a vCPU from the writers coming
+				// back: in the 64-writer benchmark their return took 25-65
+				// µs longer per group commit (50-80 µs instead of 100-115).
+				// Consumers see the records at most maxArrivalWait later.
+				kick(s.dispatchKick)
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -216,4 +217,75 @@ func TestSyncFlushWritesWholePages(t *testing.T) {
 			t.Fatalf("message %d reads back as %.20q", i, m.Body)
 		}
 	}
+}
+
+// countArrivals counts the messages the dispatcher reports.
+type countArrivals struct{ n atomic.Int64 }
+
+func (c *countArrivals) Arrived(string, int32, int64, int64, int64) { c.n.Add(1) }
+
+// TestSyncFlushDispatchesACohortThatDoesNotReturn: a sync that releases
+// several writers leaves their dispatch until the flusher stops waiting
+// for them to append again. Writers that never come back must not leave
+// their messages undispatched: each message reaches the arrival listener
+// without anything else waking the dispatcher.
+func TestSyncFlushDispatchesACohortThatDoesNotReturn(t *testing.T) {
+	arrivals := &countArrivals{}
+	first := make(chan struct{})
+	var syncs atomic.Int64
+	fs := vfs.Inject(vfs.NewMem(), func(op vfs.Op, path string) error {
+		if op != vfs.OpSyncRange || !strings.Contains(path, "/commitlog/") {
+			return nil
+		}
+		switch syncs.Add(1) {
+		case 1: // the lone first message's sync waits for the cohort to queue
+			<-first
+		case 2: // the cohort's sync waits until the first message is dispatched
+			for arrivals.n.Load() < 1 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		return nil
+	})
+	cfg := testConfig(fs)
+	cfg.FlushDiskType = SyncFlush
+	cfg.CheckpointInterval = time.Hour
+	cfg.Arrival = arrivals
+	s := mustOpen(t, cfg)
+	defer s.Close()
+	const writers = 16
+	var wg sync.WaitGroup
+	put := func(queue int32) {
+		defer wg.Done()
+		if r := mustPut(t, s, newMsg("T", queue, "body")); r.Status != PutOK {
+			t.Errorf("put: %v", r.Status)
+		}
+	}
+	wg.Add(1)
+	go put(0)
+	for syncs.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := range writers {
+		wg.Add(1)
+		go put(int32(i % 4))
+	}
+	for !queuedAtLeast(s.gc, writers+1) {
+		time.Sleep(time.Millisecond)
+	}
+	close(first)
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for arrivals.n.Load() < writers+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages dispatched", arrivals.n.Load(), writers+1)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func queuedAtLeast(g *groupCommit, n int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.queue)-g.head >= n
 }
