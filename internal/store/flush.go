@@ -251,6 +251,9 @@ func (s *Store) runFlusher(g *groupCommit) {
 			if err != nil || released <= 1 {
 				kick(s.dispatchKick)
 			}
+			if wm := s.log.files.warmer; wm != nil && err == nil {
+				wm.diskIdle()
+			}
 			if err != nil {
 				break
 			}

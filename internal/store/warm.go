@@ -37,6 +37,21 @@ import (
 // and halved throughput). The cost is one segment of extra disk space and
 // each commit-log byte written twice, the first time off the critical path.
 //
+// The zeros share the disk with the group commit's own writes and syncs,
+// and a zero write queued ahead of a group commit's write delays every
+// writer waiting on it. So the flusher hands the warmer a turn each time a
+// sync completes (diskIdle): the disk then idles while the released
+// writers append again, and a chunk of zeros written in that window costs
+// the next group commit little. A chunk is kept small (128 KiB) so that
+// little of it is still queued when that group commit writes. Paced 1 MiB
+// chunks landed anywhere in the cycle: in the 64-writer benchmark 1% of
+// group commits waited over 1 ms and their I/O averaged 205-216 µs; with
+// 128 KiB chunks on the flusher's turns it averaged 168-190 µs (p99 0.3
+// ms), which outweighed the writers' slower return (the warmer's write
+// holds a P), 3 of 4 interleaved pairs faster, +9% on average. The pacer
+// still writes a chunk whenever the warmer falls behind, with or without
+// turns.
+//
 // A roll never waits for warming: if the next segment is still being
 // zeroed, the warmer stops at the end of its current chunk and the roll
 // takes the file as it is (preallocated, partly zeroed), which is no worse
@@ -44,8 +59,8 @@ import (
 // path, so segments are not warmed.
 const (
 	warmSuffix = ".warming"
-	warmChunk  = 1 << 20 // zeros per write
-	warmSyncAt = 4 << 20 // sync every this many bytes: short syncs, few dirty pages
+	warmChunk  = 128 << 10 // zeros per write; see above
+	warmSyncAt = 4 << 20   // sync every this many bytes: short syncs, few dirty pages
 	// Direct writes leave no dirty pages; the sync only commits the
 	// extents' conversion (a journal commit and a cache flush), so it can
 	// be rarer.
@@ -69,6 +84,7 @@ type segmentWarmer struct {
 	cancel  bool       // take wants busy's file now
 	ready   int64      // start whose file is prepared (maybe partly zeroed); -1: none
 	wake    chan struct{}
+	turn    chan struct{} // kicked by diskIdle
 	settled chan struct{} // kicked whenever a preparation ends
 	// cancelKick interrupts a pacing pause when take sets cancel.
 	cancelKick chan struct{}
@@ -78,7 +94,7 @@ type segmentWarmer struct {
 }
 
 func newSegmentWarmer(fs vfs.FS, dir string, size int64, logger *slog.Logger) *segmentWarmer {
-	w := &segmentWarmer{fs: fs, dir: dir, size: size, logger: logger, want: -1, busy: -1, ready: -1, wake: make(chan struct{}, 1), settled: make(chan struct{}, 1), cancelKick: make(chan struct{}, 1)}
+	w := &segmentWarmer{fs: fs, dir: dir, size: size, logger: logger, want: -1, busy: -1, ready: -1, wake: make(chan struct{}, 1), turn: make(chan struct{}, 1), settled: make(chan struct{}, 1), cancelKick: make(chan struct{}, 1)}
 	w.changed = sync.NewCond(&w.mu)
 	return w
 }
@@ -127,6 +143,11 @@ func (w *segmentWarmer) take(start int64) (bool, error) {
 	w.taken.Add(1)
 	return true, nil
 }
+
+// diskIdle tells the warmer that a group commit's sync just completed, so
+// the disk has a moment with nothing else to do: the warmer writes its
+// next chunk now instead of waiting out its pacing.
+func (w *segmentWarmer) diskIdle() { kick(w.turn) }
 
 // awaitFirst waits, at most timeout, until the segment at start is
 // prepared. Open uses it for a store's very first segment, which would
@@ -233,11 +254,17 @@ func (w *segmentWarmer) prepare(start int64, stop <-chan struct{}) error {
 			unsynced = 0
 		}
 		rest.Reset(pace.rest(off))
-		select {
-		case <-stop:
-			return errWarmStopped
-		case <-w.cancelKick:
-		case <-rest.C:
+		for waiting := true; waiting; {
+			select {
+			case <-stop:
+				return errWarmStopped
+			case <-w.cancelKick:
+				waiting = false
+			case <-rest.C:
+				waiting = false
+			case <-w.turn:
+				waiting = !pace.turnAllowed(off)
+			}
 		}
 	}
 	return nil
@@ -330,6 +357,20 @@ func (pc *warmPacer) rest(done int64) time.Duration {
 	deadline := 0.75 * room / (grown / elapsed)                  // seconds left to finish in
 	perChunk := deadline / (float64(pc.w.size-done) / warmChunk) // seconds per remaining chunk
 	return max(0, time.Duration(perChunk*float64(time.Second))-spent)
+}
+
+// turnAllowed reports whether a turn (diskIdle) may write the next chunk,
+// done bytes being zeroed: only while the zeros stay within twice the
+// log's growth since warming began, plus a chunk. A turn comes with every
+// sync, however few bytes it covered, so unbounded turns would zero at
+// the disk's full speed (a broker's 1 GiB segment in seconds) and slow
+// every sync meanwhile; at twice the log's pace the segment is still ready
+// in half the time the log takes to reach it.
+func (pc *warmPacer) turnAllowed(done int64) bool {
+	if pc.w.appended == nil {
+		return true
+	}
+	return done <= 2*(pc.w.appended()-pc.fromOffset)+warmChunk
 }
 
 func (w *segmentWarmer) cancelled() bool {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"path"
 	"slices"
 	"strings"
@@ -213,5 +214,63 @@ func TestWarmerZeroesWithDirectIO(t *testing.T) {
 	}
 	if i := slices.IndexFunc(got, func(b byte) bool { return b != 0 }); i >= 0 {
 		t.Fatalf("byte %d is %#x after warming, want 0", i, got[i])
+	}
+}
+
+// TestWarmerWritesAChunkOnEachTurn: pacing spreads the zeros over the time
+// the log takes to reach the segment, but a completed sync (diskIdle) lets
+// the next chunk through at once, while the disk has nothing else to do.
+func TestWarmerWritesAChunkOnEachTurn(t *testing.T) {
+	var zeroWrites atomic.Int64
+	fs := vfs.Inject(vfs.NewMem(), func(op vfs.Op, p string) error {
+		if op == vfs.OpWriteAt && strings.HasSuffix(p, warmSuffix) {
+			zeroWrites.Add(1)
+		}
+		return nil
+	})
+	const size = 64 * warmChunk
+	w := newSegmentWarmer(fs, "/log", size, testConfig(fs).Logger)
+	if err := fs.MkdirAll("/log"); err != nil {
+		t.Fatal(err)
+	}
+	// The segment being warmed is a terabyte past the log's end, so the
+	// pacer rests for hours between chunks whatever the log's pace (which
+	// it needs to see grow: each look at the log's end finds a byte more).
+	var logEnd, looks atomic.Int64
+	w.appended = func() int64 { return logEnd.Load() + looks.Add(1) }
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { w.run(stop); close(done) }()
+	defer func() { close(stop); <-done }()
+	w.request(1 << 40)
+	waitUntil(t, "the first chunk", func() bool { return zeroWrites.Load() >= 1 })
+	for turn := int64(1); turn <= 3; turn++ {
+		logEnd.Store(turn * warmChunk) // the log grows by a chunk a turn
+		before := zeroWrites.Load()
+		w.diskIdle()
+		waitUntil(t, fmt.Sprintf("the chunk of turn %d", turn), func() bool { return zeroWrites.Load() > before })
+	}
+	if n := zeroWrites.Load(); n >= size/warmChunk {
+		t.Fatalf("the whole segment was zeroed (%d writes): the pacer did not rest", n)
+	}
+}
+
+// TestWarmerTurnsKeepToTwiceTheLogsPace: a turn comes with every sync, so
+// turns may zero at most twice what the log has grown since warming began
+// (plus a chunk); beyond that only the pacer writes.
+func TestWarmerTurnsKeepToTwiceTheLogsPace(t *testing.T) {
+	w := newSegmentWarmer(vfs.NewMem(), "/log", 64*warmChunk, testConfig(vfs.NewMem()).Logger)
+	var logEnd atomic.Int64
+	logEnd.Store(1000)
+	w.appended = logEnd.Load
+	pc := w.newPacer(1 << 40)
+	logEnd.Store(1000 + 3*warmChunk)
+	for _, tc := range []struct {
+		done int64
+		want bool
+	}{{warmChunk, true}, {7 * warmChunk, true}, {7*warmChunk + 1, false}, {20 * warmChunk, false}} {
+		if got := pc.turnAllowed(tc.done); got != tc.want {
+			t.Errorf("log grown by 3 chunks, %d bytes zeroed: turn allowed %v, want %v", tc.done, got, tc.want)
+		}
 	}
 }
