@@ -45,12 +45,11 @@ import (
 // the next group commit little. A chunk is kept small (128 KiB) so that
 // little of it is still queued when that group commit writes. Paced 1 MiB
 // chunks landed anywhere in the cycle: in the 64-writer benchmark 1% of
-// group commits waited over 1 ms and their I/O averaged 205-216 µs; with
-// 128 KiB chunks on the flusher's turns it averaged 168-190 µs (p99 0.3
-// ms), which outweighed the writers' slower return (the warmer's write
-// holds a P), 3 of 4 interleaved pairs faster, +9% on average. The pacer
-// still writes a chunk whenever the warmer falls behind, with or without
-// turns.
+// group commits waited over 1 ms, and their I/O averaged 218-263 µs
+// against 192-234 µs with 128 KiB chunks on the flusher's turns (p99 0.3-
+// 0.5 ms), which outweighed the writers' slower return (the warmer's
+// write holds a P): 3 of 4 interleaved pairs faster. The pacer still
+// writes a chunk whenever the warmer falls behind, with or without turns.
 //
 // A roll never waits for warming: if the next segment is still being
 // zeroed, the warmer stops at the end of its current chunk and the roll
