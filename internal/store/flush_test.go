@@ -241,7 +241,8 @@ func TestSyncFlushDispatchesACohortThatDoesNotReturn(t *testing.T) {
 		case 1: // the lone first message's sync waits for the cohort to queue
 			<-first
 		case 2: // the cohort's sync waits until the first message is dispatched
-			for arrivals.n.Load() < 1 {
+			// (bounded: if it never is, the test fails below, not hangs)
+			for end := time.Now().Add(10 * time.Second); arrivals.n.Load() < 1 && time.Now().Before(end); {
 				time.Sleep(time.Millisecond)
 			}
 		}
@@ -263,25 +264,15 @@ func TestSyncFlushDispatchesACohortThatDoesNotReturn(t *testing.T) {
 	}
 	wg.Add(1)
 	go put(0)
-	for syncs.Load() < 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "the first message's sync", func() bool { return syncs.Load() >= 1 })
 	for i := range writers {
 		wg.Add(1)
 		go put(int32(i % 4))
 	}
-	for !queuedAtLeast(s.gc, writers+1) {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "the cohort to queue", func() bool { return queuedAtLeast(s.gc, writers+1) })
 	close(first)
 	wg.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for arrivals.n.Load() < writers+1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d messages dispatched", arrivals.n.Load(), writers+1)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, fmt.Sprintf("all %d messages dispatched", writers+1), func() bool { return arrivals.n.Load() >= writers+1 })
 }
 
 func queuedAtLeast(g *groupCommit, n int) bool {
