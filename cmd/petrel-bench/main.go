@@ -19,6 +19,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/petrel-mq/petrel/internal/gcpace"
 	"io"
 	"log/slog"
 	"os"
@@ -56,6 +57,7 @@ type settings struct {
 	logLevel    slog.Level
 	cpuProfile  string
 	memProfile  string
+	gcHeadroom  int64 // MiB
 	workload    bench.Workload
 }
 
@@ -73,6 +75,8 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	fs.Int64Var(&s.segmentSize, "commitlog-file-size", 0, "embedded petrel's commit-log file size in bytes (0: 1 GiB, the default)")
 	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (embedded broker included) to this file")
 	fs.StringVar(&s.memProfile, "memprofile", "", "write an allocation profile to this file at the end")
+	fs.Int64Var(&s.gcHeadroom, "gc-headroom-mb", gcpace.DefaultHeadroomMiB,
+		"embedded petrel: the garbage collector's heap headroom in MiB, as petrel serve's flag (0: Go's default pacing)")
 	fs.TextVar(&s.logLevel, "log-level", slog.LevelWarn, "log level: debug, info, warn, error")
 	wf := bench.RegisterFlags(fs, "bench/workloads")
 	if err := fs.Parse(args); err != nil {
@@ -118,6 +122,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if n := embeddedProcs(runtime.GOMAXPROCS(0), os.Getenv("GOMAXPROCS")); n != runtime.GOMAXPROCS(0) {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(n))
 		}
+		// The embedded broker is petrel serve in this process: it paces the
+		// collector as petrel serve does.
+		defer gcpace.Start(s.gcHeadroom<<20, log).Close()
 		e, err := startEmbedded(embeddedOptions{Dir: s.dataDir, FlushDiskType: s.workload.FlushMode,
 			CommitLogFileSize: s.segmentSize, Logger: log})
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/petrel-mq/petrel/internal/broker"
 	"github.com/petrel-mq/petrel/internal/config"
+	"github.com/petrel-mq/petrel/internal/gcpace"
 	"github.com/petrel-mq/petrel/internal/namesrv"
 	"github.com/petrel-mq/petrel/internal/remoting"
 )
@@ -49,6 +50,7 @@ func runServe(args []string, stderr io.Writer) error {
 	var sets setFlags
 	fs.Var(&sets, "set", "override a broker.conf key: --set flushDiskType=SYNC_FLUSH (repeatable)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (off by default)")
+	gcHeadroom := gcHeadroomFlag(fs)
 	var lf logFlags
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -59,6 +61,7 @@ func runServe(args []string, stderr io.Writer) error {
 		return err
 	}
 	startPprof(*pprofAddr, log)
+	defer gcpace.Start(*gcHeadroom<<20, log).Close()
 	cfg, err := loadBroker(*confPath, sets, log)
 	if err != nil {
 		return err
@@ -113,6 +116,7 @@ func runBroker(args []string, stderr io.Writer) error {
 	var sets setFlags
 	fs.Var(&sets, "set", "override a broker.conf key (repeatable)")
 	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this address (off by default)")
+	gcHeadroom := gcHeadroomFlag(fs)
 	var lf logFlags
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -123,6 +127,7 @@ func runBroker(args []string, stderr io.Writer) error {
 		return err
 	}
 	startPprof(*pprofAddr, log)
+	defer gcpace.Start(*gcHeadroom<<20, log).Close()
 	cfg, err := loadBroker(*confPath, sets, log)
 	if err != nil {
 		return err
@@ -163,6 +168,13 @@ func runBroker(args []string, stderr io.Writer) error {
 	}
 	log.Info("petrel broker stopped cleanly")
 	return nil
+}
+
+// gcHeadroomFlag registers --gc-headroom-mb: the broker's process paces
+// the garbage collector with this headroom (package gcpace).
+func gcHeadroomFlag(fs *flag.FlagSet) *int64 {
+	return fs.Int64("gc-headroom-mb", gcpace.DefaultHeadroomMiB,
+		"let the heap grow by at least this many MiB between garbage collections (0: Go's default pacing; GOGC in the environment wins)")
 }
 
 func runNamesrv(args []string, stderr io.Writer) error {
