@@ -44,12 +44,16 @@ const PollInterval = 100 * time.Millisecond
 // start) does not get an absurd percentage.
 const maxPercent = 100_000
 
-// minLive is the live heap assumed when the runtime reports less (before
-// the first collection): the percentage is computed against at least this.
-const minLive = 1 << 20
+// minLive is the live heap assumed when the runtime reports less. It is
+// the runtime's own minimum heap (4 MiB at GOGC=100, scaled by GOGC), so
+// before the first collection, when the live heap reads 0, the first goal
+// is the headroom too.
+const minLive = 4 << 20
 
-// Percent is the GOGC that lets the heap grow by at least headroom bytes
-// past live, and never less than base (the GOGC the process started with).
+// Percent is the GOGC that lets the heap grow by headroom bytes past live,
+// and never less than base (the GOGC the process started with). Below the
+// runtime's minimum heap the goal is the scaled minimum, headroom bytes in
+// all.
 func Percent(live, headroom int64, base int) int {
 	live = max(live, minLive)
 	p := (headroom*100 + live - 1) / live // rounded up

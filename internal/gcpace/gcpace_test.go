@@ -18,12 +18,13 @@ func TestPercent(t *testing.T) {
 		live, headroom int64
 		base, want     int
 	}{
-		{"small heap gets the headroom", 4 * mib, 64 * mib, 100, 1600},
-		{"rounded up", 3 * mib, 64 * mib, 100, 2134},
+		{"small heap gets the headroom", 8 * mib, 64 * mib, 100, 800},
+		{"rounded up", 6 * mib, 64 * mib, 100, 1067},
 		{"large heap keeps the base", 512 * mib, 64 * mib, 100, 100},
 		{"headroom equal to the base's growth", 64 * mib, 64 * mib, 100, 100},
 		{"a higher base wins", 64 * mib, 64 * mib, 300, 300},
-		{"before the first collection", 0, 64 * mib, 100, 6400},
+		{"before the first collection", 0, 64 * mib, 100, 1600},
+		{"below the runtime's minimum heap", 3 * mib, 64 * mib, 100, 1600},
 		{"capped", 1, 1 << 40, 100, maxPercent},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
