@@ -19,7 +19,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/petrel-mq/petrel/internal/gcpace"
 	"io"
 	"log/slog"
 	"os"
@@ -32,6 +31,7 @@ import (
 	"time"
 
 	"github.com/petrel-mq/petrel/internal/bench"
+	"github.com/petrel-mq/petrel/internal/gcpace"
 )
 
 func main() {

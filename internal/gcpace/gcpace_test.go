@@ -97,3 +97,16 @@ func unsetenv(t *testing.T, key string) {
 		t.Fatal(err)
 	}
 }
+
+func TestPacerStandsAsideWhenCollectorOff(t *testing.T) {
+	unsetenv(t, "GOGC")
+	before := debug.SetGCPercent(-1)
+	defer debug.SetGCPercent(before)
+	if p := Start(64<<20, slog.New(slog.NewTextHandler(io.Discard, nil))); p != nil {
+		p.Close()
+		t.Fatal("Start paced a collector that was turned off")
+	}
+	if got := gcPercent(); got != -1 {
+		t.Fatalf("GOGC = %d, want the collector still off", got)
+	}
+}
