@@ -89,6 +89,10 @@ type Conn struct {
 		closed bool              // no additions: the connection closed
 		calls  map[int32]*call   // requests we sent, by opaque
 		parked map[*Request]bool // requests from the peer awaiting a later Reply
+		// sweep fails InvokeAsyncUntil calls past their deadline; sweeping
+		// says it is scheduled.
+		sweep    *time.Timer
+		sweeping bool
 	}
 
 	vals struct {

@@ -26,7 +26,15 @@ type call struct {
 	// takes them from pending (a response, the close, the context) instead
 	// of a goroutine waiting on ch for the whole round trip.
 	async *asyncCall
+	// deadline, for InvokeAsyncUntil's calls, is when the connection's
+	// sweep fails the call (zero: never).
+	deadline time.Time
 }
+
+// asyncSweepInterval is how often a connection with InvokeAsyncUntil
+// calls in flight looks for ones past their deadline: such a call fails
+// up to this much after its deadline.
+const asyncSweepInterval = 100 * time.Millisecond
 
 // asyncCall is the completion of an InvokeAsync call.
 type asyncCall struct {
@@ -144,6 +152,85 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *protocol.Command, cb func(*
 	}
 }
 
+// InvokeAsyncUntil is InvokeAsync bounded by a deadline instead of a
+// context: a call costs no timer and no context watch. The connection
+// sweeps its calls every asyncSweepInterval while any has a deadline, and
+// fails those past it with context.DeadlineExceeded, as RocketMQ's clients
+// scan their response table; the callback may come up to one interval
+// after the deadline. A producer's SendAsync uses it: a timer context and
+// its watch per request were 4% of a busy process's CPU. While the write
+// queue is full it waits, like InvokeOneway, until the writer catches up
+// or the connection closes.
+func (c *Conn) InvokeAsyncUntil(deadline time.Time, req *protocol.Command, cb func(*protocol.Command, error)) {
+	if !c.cfg.tracker.add() {
+		err := c.invokeError(req.Code, ErrConnClosed)
+		go cb(nil, err)
+		return
+	}
+	a := &asyncCall{conn: c, code: req.Code, cb: cb, stop: noWatch}
+	cl := &call{async: a, deadline: deadline}
+	if err := c.register(cl); err != nil {
+		a.complete(callResult{err: err})
+		return
+	}
+	out := *req
+	out.Opaque = cl.opaque
+	out.Flag = req.Flag &^ (protocol.FlagResponse | protocol.FlagOneway)
+	if err := c.enqueue(nil, &out); err != nil {
+		if c.unregister(cl) {
+			a.complete(callResult{err: err})
+		}
+	}
+}
+
+func noWatch() bool { return true }
+
+// sweep fails the InvokeAsyncUntil calls past their deadline and runs
+// again after asyncSweepInterval while any such call remains.
+func (c *Conn) sweep() {
+	now := time.Now()
+	var expired []*call
+	c.pend.Lock()
+	c.pend.sweeping = false
+	if c.pend.closed {
+		c.pend.Unlock()
+		return
+	}
+	rest := false
+	for op, cl := range c.pend.calls {
+		if cl.deadline.IsZero() {
+			continue
+		}
+		if now.Before(cl.deadline) {
+			rest = true
+			continue
+		}
+		delete(c.pend.calls, op)
+		expired = append(expired, cl)
+	}
+	c.outstanding.Store(int32(len(c.pend.calls)))
+	if rest {
+		c.armSweepLocked()
+	}
+	c.pend.Unlock()
+	for _, cl := range expired {
+		cl.async.complete(callResult{err: context.DeadlineExceeded})
+	}
+}
+
+// armSweepLocked schedules a sweep unless one is due; c.pend is held.
+func (c *Conn) armSweepLocked() {
+	if c.pend.sweeping {
+		return
+	}
+	c.pend.sweeping = true
+	if c.pend.sweep == nil {
+		c.pend.sweep = time.AfterFunc(asyncSweepInterval, c.sweep)
+		return
+	}
+	c.pend.sweep.Reset(asyncSweepInterval)
+}
+
 // InvokeOneway sends req with the ONEWAY flag: the peer sends no response.
 // It returns once the request is queued for writing.
 func (c *Conn) InvokeOneway(req *protocol.Command) error {
@@ -231,6 +318,9 @@ func (c *Conn) register(cl *call) error {
 			cl.opaque = op
 			c.pend.calls[op] = cl
 			c.outstanding.Store(int32(len(c.pend.calls)))
+			if !cl.deadline.IsZero() {
+				c.armSweepLocked()
+			}
 			return nil
 		}
 	}
@@ -279,6 +369,9 @@ func (c *Conn) failPending() {
 	c.pend.closed = true
 	pending, parked := c.pend.calls, c.pend.parked
 	c.pend.calls, c.pend.parked = nil, nil
+	if c.pend.sweep != nil {
+		c.pend.sweep.Stop()
+	}
 	c.pend.Unlock()
 	for _, cl := range pending {
 		if cl.async != nil {

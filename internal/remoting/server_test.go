@@ -545,6 +545,64 @@ func TestInvokeAsyncEndsWithContextOrClose(t *testing.T) {
 	close(g.release)
 }
 
+// TestInvokeAsyncUntilFailsPastItsDeadline: an InvokeAsyncUntil call the
+// peer holds fails with context.DeadlineExceeded once its deadline passes
+// (found by the connection's sweep), while a call answered in time gets
+// its response and a later one with a distant deadline stays pending.
+func TestInvokeAsyncUntilFailsPastItsDeadline(t *testing.T) {
+	checkNoLeaks(t)
+	g := newGate()
+	mux := NewMux()
+	mux.Handle(protocol.SendMessage, g)
+	mux.HandleFunc(protocol.GetRouteInfoByTopic, func(req *Request) *protocol.Command {
+		return req.Cmd.NewResponse(protocol.Success, "answered")
+	})
+	srv := startServer(t, mux)
+	client, _ := newTestClient(t, ClientOptions{})
+	conn, err := client.Conn(ctxTimeout(t), srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	type result struct {
+		resp *protocol.Command
+		err  error
+	}
+	answered, held, distant := make(chan result, 1), make(chan result, 1), make(chan result, 1)
+	conn.InvokeAsyncUntil(time.Now().Add(time.Minute), protocol.NewRequest(protocol.GetRouteInfoByTopic, nil, nil), func(resp *protocol.Command, err error) {
+		answered <- result{resp, err}
+	})
+	if r := recv(t, answered, "the answered call"); r.err != nil || r.resp.Remark != "answered" {
+		t.Fatalf("answered call: %v, %v", r.resp, r.err)
+	}
+	start := time.Now()
+	deadline := start.Add(2 * asyncSweepInterval)
+	conn.InvokeAsyncUntil(deadline, protocol.NewRequest(protocol.SendMessage, nil, nil), func(resp *protocol.Command, err error) {
+		held <- result{resp, err}
+	})
+	conn.InvokeAsyncUntil(time.Now().Add(time.Hour), protocol.NewRequest(protocol.SendMessage, nil, nil), func(resp *protocol.Command, err error) {
+		distant <- result{resp, err}
+	})
+	recv(t, g.entered, "the first held request")
+	recv(t, g.entered, "the second held request")
+	r := recv(t, held, "the expired call's callback")
+	if !errors.Is(r.err, context.DeadlineExceeded) {
+		t.Fatalf("expired call: %v, %v; want context.DeadlineExceeded", r.resp, r.err)
+	}
+	if time.Now().Before(deadline) {
+		t.Fatalf("the call failed %v after it started, before its deadline", time.Since(start))
+	}
+	select {
+	case r := <-distant:
+		t.Fatalf("the call with a distant deadline ended: %v, %v", r.resp, r.err)
+	default:
+	}
+	close(g.release)
+	if r := recv(t, distant, "the released call"); r.err != nil || r.resp.Remark != "released" {
+		t.Fatalf("released call: %v, %v", r.resp, r.err)
+	}
+}
+
 // TestInlineRequestsHoldTheConnection: a request Server.Inline picks is
 // served on the connection's reader when nothing else from the peer is
 // buffered, so a later request on the same connection is read only once
