@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/petrel-mq/petrel/internal/protocol"
@@ -64,12 +65,17 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, callback func(*S
 // asyncSend is one SendAsync in progress; its attempts run one after the
 // other, the next started by the previous one's callback.
 type asyncSend struct {
-	p        *Producer
-	out      *outgoing
-	msgs     []*Message      // for the spool
-	parent   context.Context // the caller's: a cancelled send is not spooled
-	ctx      context.Context
-	cancel   context.CancelFunc
+	p      *Producer
+	out    *outgoing
+	msgs   []*Message      // for the spool
+	parent context.Context // the caller's: a cancelled send is not spooled
+	ctx    context.Context
+	cancel context.CancelFunc // nil with a deadline
+	// deadline, if set, bounds the send instead of a timeout in ctx: the
+	// attempts' requests end at it through the connection's sweep
+	// (remoting's InvokeAsyncUntil), which costs no timer per request.
+	// SendAsync's batches, whose only bound is SendTimeout, use it.
+	deadline time.Time
 	callback func(*SendResult, error)
 	count    int // sends (slots and begins) this one carries; 0 means 1
 
@@ -86,6 +92,11 @@ type asyncSend struct {
 func (s *asyncSend) attempt() {
 	p := s.p
 	for {
+		if !s.deadline.IsZero() && !time.Now().Before(s.deadline) {
+			s.errs = append(s.errs, fmt.Errorf("petrel client: send timeout %v: %w", p.cfg.SendTimeout, context.DeadlineExceeded))
+			s.finish(nil)
+			return
+		}
 		s.attempts++
 		mq, addr, err := p.aim(s.ctx, s.out, s.last)
 		if err != nil {
@@ -96,7 +107,11 @@ func (s *asyncSend) attempt() {
 		s.mq, s.addr, s.start = mq, addr, time.Now()
 		conn, err := p.inst.rc.Conn(s.ctx, addr)
 		if err == nil {
-			conn.InvokeAsync(s.ctx, s.out.req, s.done)
+			if s.deadline.IsZero() {
+				conn.InvokeAsync(s.ctx, s.out.req, s.done)
+			} else {
+				conn.InvokeAsyncUntil(s.deadline, s.out.req, s.done)
+			}
 			return
 		}
 		err = &BrokerError{Op: protocol.RequestName(s.out.req.Code), Broker: mq.BrokerName, Addr: addr, Err: err}
@@ -139,7 +154,9 @@ func (s *asyncSend) failed(err error) bool {
 // finish reports the outcome and releases the send's slot. With a spool,
 // a send no server answered is spooled and reported as SendSpooled.
 func (s *asyncSend) finish(res *SendResult) {
-	s.cancel()
+	if s.cancel != nil {
+		s.cancel()
+	}
 	n := max(s.count, 1)
 	for range n {
 		<-s.p.slots

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Automatic batching of SendAsync, RocketMQ 5's autoBatch done adaptively.
@@ -154,7 +155,9 @@ func (a *accumulator) send(topic string, batch []pendingSend) {
 		a.answered(topic)
 		fanOut(live, res, err)
 	}
-	as.ctx, as.cancel = context.WithTimeout(context.Background(), p.cfg.SendTimeout)
+	// SendTimeout is the batch's only bound (each message's own ctx was
+	// checked above): a deadline, without a timer context per request.
+	as.ctx, as.deadline = context.Background(), time.Now().Add(p.cfg.SendTimeout)
 	as.attempt()
 }
 

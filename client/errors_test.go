@@ -132,6 +132,42 @@ func TestSendTimeout(t *testing.T) {
 	}
 }
 
+// TestSendAsyncTimeout: a SendAsync whose broker never answers ends with
+// a deadline error naming the broker once SendTimeout passes, both
+// through the batching path (a deadline swept by the connection) and
+// alone (a message that cannot be batched: a timer context).
+func TestSendAsyncTimeout(t *testing.T) {
+	a := &fakeBroker{name: "broker-a", answer: func(int32, *protocol.Command) *protocol.Command { return nil }}
+	fc := startFakeCluster(t, a)
+	p := fakeProducer(t, fc, func(c *ProducerConfig) { c.SendTimeout = 300 * time.Millisecond })
+	for name, msg := range map[string]*Message{
+		"batched": NewMessage("T", []byte("x")),
+		"alone":   {Topic: "T", Body: []byte("x"), DelayLevel: 1},
+	} {
+		errs := make(chan error, 1)
+		start := time.Now()
+		if err := p.SendAsync(testCtx(t), msg, func(_ *SendResult, err error) { errs <- err }); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		select {
+		case err = <-errs:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no callback 10 s after a send with a 300 ms timeout", name)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%s: err = %v, want a deadline", name, err)
+		}
+		var be *BrokerError
+		if !errors.As(err, &be) || be.Broker != "broker-a" {
+			t.Fatalf("%s: err = %v does not name the broker", name, err)
+		}
+		if elapsed := time.Since(start); elapsed < 300*time.Millisecond {
+			t.Fatalf("%s: failed after %v, before its 300 ms timeout", name, elapsed)
+		}
+	}
+}
+
 func TestSendAsyncRetries(t *testing.T) {
 	a := &fakeBroker{name: "broker-a"}
 	a.answer = func(n int32, req *protocol.Command) *protocol.Command {
