@@ -28,7 +28,9 @@ type ProducerConfig struct {
 	// transactional producer's group is where brokers send check-backs.
 	Group string
 	// SendTimeout bounds a whole send, retries included (RocketMQ's
-	// sendMsgTimeout); a sooner ctx deadline wins. Zero means 3 s.
+	// sendMsgTimeout); a sooner ctx deadline wins. Zero means 3 s. A
+	// SendAsync that travels in a batch may fail up to 100 ms after it:
+	// its deadline is checked by a periodic sweep, not a timer per send.
 	SendTimeout time.Duration
 	// RetryTimes is how many more attempts a failed send gets, each on
 	// another broker when the topic has one (retryTimesWhenSendFailed;
