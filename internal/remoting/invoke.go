@@ -138,8 +138,14 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *protocol.Command, cb func(*
 			a.complete(callResult{err: ctx.Err()})
 		}
 	})
+	c.sendAsync(ctx, cl, req)
+}
+
+// sendAsync registers an async call and queues its request; a failure
+// completes the call.
+func (c *Conn) sendAsync(ctx context.Context, cl *call, req *protocol.Command) {
 	if err := c.register(cl); err != nil {
-		a.complete(callResult{err: err})
+		cl.async.complete(callResult{err: err})
 		return
 	}
 	out := *req
@@ -147,7 +153,7 @@ func (c *Conn) InvokeAsync(ctx context.Context, req *protocol.Command, cb func(*
 	out.Flag = req.Flag &^ (protocol.FlagResponse | protocol.FlagOneway)
 	if err := c.enqueue(ctx, &out); err != nil {
 		if c.unregister(cl) {
-			a.complete(callResult{err: err})
+			cl.async.complete(callResult{err: err})
 		}
 	}
 }
@@ -168,19 +174,7 @@ func (c *Conn) InvokeAsyncUntil(deadline time.Time, req *protocol.Command, cb fu
 		return
 	}
 	a := &asyncCall{conn: c, code: req.Code, cb: cb, stop: noWatch}
-	cl := &call{async: a, deadline: deadline}
-	if err := c.register(cl); err != nil {
-		a.complete(callResult{err: err})
-		return
-	}
-	out := *req
-	out.Opaque = cl.opaque
-	out.Flag = req.Flag &^ (protocol.FlagResponse | protocol.FlagOneway)
-	if err := c.enqueue(nil, &out); err != nil {
-		if c.unregister(cl) {
-			a.complete(callResult{err: err})
-		}
-	}
+	c.sendAsync(nil, &call{async: a, deadline: deadline}, req)
 }
 
 func noWatch() bool { return true }
