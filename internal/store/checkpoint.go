@@ -163,8 +163,8 @@ func (s *Store) writeCheckpoint(c *checkpoint) error {
 	return nil
 }
 
-// takeCheckpoint syncs consume queues and the index up to the dispatched
-// offset and records that state. Under SYNC_FLUSH the dispatched offset is
+// takeCheckpoint writes out the consume queues' tails, syncs consume
+// queues and the index up to the dispatched offset and records that state. Under SYNC_FLUSH the dispatched offset is
 // already synced in the commit log; under ASYNC_FLUSH the commit log is
 // synced to it first, so a checkpoint never vouches for entries that point
 // at commit-log bytes a power loss could take.
@@ -176,6 +176,10 @@ func (s *Store) takeCheckpoint(clean bool) error {
 	queues := s.cqs.all()
 	counts := make(map[queueKey]int64, len(queues))
 	for _, q := range queues {
+		if err := q.writeOut(); err != nil {
+			s.dispatchMu.Unlock()
+			return err
+		}
 		counts[queueKey{q.topic, q.queueID}] = q.maxOffset.Load()
 	}
 	active, count := s.index.snapshot()

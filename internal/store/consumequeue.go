@@ -35,19 +35,40 @@ func getEntry(b []byte) cqEntry {
 	}
 }
 
+// tailEntries is how many of a queue's newest entries it keeps in memory
+// (20 bytes each, allocated when the queue first gets one). Consumers at
+// the head of a queue copy their entries from there instead of reading
+// the file, and the dispatcher writes entries to the file when half of
+// them are new instead of once per round. Row 4 of the benchmark (8
+// queues at 30k msgs/s) made a 20-byte pwrite per dispatch round and a
+// pread per pull, about 23k system calls a second between them.
+const tailEntries = 512
+
 // consumeQueue indexes one (topic, queue id) into the commit log. The
-// dispatcher is its only writer: it stages entries and commits them with
-// one write, then publishes maxOffset; readers read entries below it.
+// dispatcher is its only writer: it stages entries, commits them to the
+// queue's tail in memory, then publishes maxOffset; readers read entries
+// below it. The tail reaches the file when it fills, and at every
+// checkpoint before the checkpoint counts it, so recovery (which
+// re-dispatches from the checkpoint) never depends on an entry that was
+// only in memory.
 type consumeQueue struct {
 	topic   string
 	queueID int32
 	files   *fileQueue
 
 	minOffset atomic.Int64 // first entry whose message is still kept
-	maxOffset atomic.Int64 // number of entries written
+	maxOffset atomic.Int64 // number of entries committed
 
-	// Owned by the dispatcher.
+	// The tail: entries from memStart to maxOffset, in memory; the file
+	// holds every entry below memStart. The dispatcher changes both under
+	// memMu; readers copy under its read lock.
+	memMu    sync.RWMutex
+	mem      []byte
+	memStart int64
+
+	// Owned by the dispatcher (the holder of Store.dispatchMu).
 	pending []byte // staged entries, starting at maxOffset
+	written int64  // entries below are in the file: memStart <= written <= maxOffset
 	// Owned by the checkpointer.
 	synced int64
 }
@@ -73,6 +94,10 @@ func (q *consumeQueue) stage(qo int64, e cqEntry) (added bool, err error) {
 		if next == q.minOffset.Load() && len(q.pending) == 0 {
 			// An empty queue may start anywhere (its earlier files were
 			// deleted by retention, or it is rebuilt from a later segment).
+			if err := q.writeOut(); err != nil {
+				return false, err
+			}
+			q.resetTail(qo)
 			q.minOffset.Store(qo)
 			q.maxOffset.Store(qo)
 		} else {
@@ -85,15 +110,79 @@ func (q *consumeQueue) stage(qo int64, e cqEntry) (added bool, err error) {
 	return true, nil
 }
 
-// commit writes the staged entries and publishes them.
+// commit moves the staged entries to the tail and publishes them. A tail
+// without room is written out first and keeps only its newest entries
+// (up to half of it, so the next write-out is half a tail away).
 func (q *consumeQueue) commit() error {
 	if len(q.pending) == 0 {
 		return nil
 	}
 	max := q.maxOffset.Load()
-	pos := max * cqEntrySize
-	buf := q.pending
-	for len(buf) > 0 {
+	end := max + int64(len(q.pending)/cqEntrySize)
+	if q.mem == nil {
+		q.memMu.Lock()
+		q.mem = make([]byte, 0, tailEntries*cqEntrySize)
+		q.memMu.Unlock()
+	}
+	if len(q.mem)+len(q.pending) <= cap(q.mem) {
+		q.memMu.Lock()
+		q.mem = append(q.mem, q.pending...)
+		q.memMu.Unlock()
+	} else {
+		if err := q.writeOut(); err != nil {
+			return err
+		}
+		half := cap(q.mem) / 2
+		keep := q.pending
+		if len(keep) > half {
+			// A round larger than half a tail (a backlog dispatched at
+			// once) goes to the file now, and its newest entries to the tail.
+			if err := q.writeFile(q.pending, max); err != nil {
+				return err
+			}
+			q.written = end
+			keep = keep[len(keep)-half:]
+		}
+		old := q.mem[len(q.mem)-min(len(q.mem), half-len(keep)):]
+		q.memMu.Lock()
+		n := copy(q.mem[:cap(q.mem)], old)
+		q.mem = append(q.mem[:n], keep...)
+		q.memStart = end - int64(len(q.mem)/cqEntrySize)
+		q.memMu.Unlock()
+	}
+	q.maxOffset.Store(end)
+	q.pending = q.pending[:0]
+	return nil
+}
+
+// writeOut writes the entries that are only in the tail to the file.
+func (q *consumeQueue) writeOut() error {
+	max := q.maxOffset.Load()
+	if q.written >= max {
+		return nil
+	}
+	if err := q.writeFile(q.mem[(q.written-q.memStart)*cqEntrySize:], q.written); err != nil {
+		return err
+	}
+	q.written = max
+	return nil
+}
+
+// resetTail empties the tail, which then starts at queue offset at; every
+// entry below must be in the file (or never be read again).
+func (q *consumeQueue) resetTail(at int64) {
+	q.memMu.Lock()
+	q.mem = q.mem[:0]
+	q.memStart = at
+	q.memMu.Unlock()
+	q.written = at
+}
+
+// writeFile writes entries b, the first of them at queue offset at,
+// creating files as needed.
+func (q *consumeQueue) writeFile(b []byte, at int64) error {
+	pos := at * cqEntrySize
+	for len(b) > 0 {
 		f := q.files.find(pos)
 		if f == nil {
 			var err error
@@ -101,15 +190,13 @@ func (q *consumeQueue) commit() error {
 				return err
 			}
 		}
-		n := min(int64(len(buf)), f.end()-pos)
-		if err := f.writeAt(buf[:n], pos); err != nil {
+		n := min(int64(len(b)), f.end()-pos)
+		if err := f.writeAt(b[:n], pos); err != nil {
 			return err
 		}
-		buf = buf[n:]
+		b = b[n:]
 		pos += n
 	}
-	q.maxOffset.Store(max + int64(len(q.pending)/cqEntrySize))
-	q.pending = q.pending[:0]
 	return nil
 }
 
@@ -121,6 +208,16 @@ func (q *consumeQueue) readEntries(dst []byte, from int64) ([]byte, error) {
 		return dst[:0], nil
 	}
 	n := min(int64(len(dst)/cqEntrySize), max-from)
+	q.memMu.RLock()
+	if memStart := q.memStart; from < memStart {
+		n = min(n, memStart-from) // the file has every entry below memStart
+	} else {
+		// The tail reaches maxOffset: it was appended before max was published.
+		got := copy(dst[:n*cqEntrySize], q.mem[(from-memStart)*cqEntrySize:])
+		q.memMu.RUnlock()
+		return dst[:got], nil
+	}
+	q.memMu.RUnlock()
 	pos := from * cqEntrySize
 	f := q.files.find(pos)
 	if f == nil {
@@ -149,9 +246,13 @@ func (q *consumeQueue) entry(idx int64) (cqEntry, error) {
 
 // truncate drops every entry from queue offset count on.
 func (q *consumeQueue) truncate(count int64) error {
+	if err := q.writeOut(); err != nil {
+		return err
+	}
 	if err := q.files.truncate(count * cqEntrySize); err != nil {
 		return err
 	}
+	q.resetTail(count)
 	q.maxOffset.Store(count)
 	if q.minOffset.Load() > count {
 		q.minOffset.Store(count)
@@ -211,12 +312,15 @@ func (q *consumeQueue) dropExpired(commitLogMin int64) error {
 
 // resetMinOffset sets minOffset to the first entry at or above commitLogMin.
 func (q *consumeQueue) resetMinOffset(commitLogMin int64) error {
-	first := q.files.first()
-	if first == nil {
-		q.minOffset.Store(q.maxOffset.Load())
-		return nil
+	lo := q.minOffset.Load()
+	if first := q.files.first(); first != nil {
+		lo = max(lo, first.start/cqEntrySize)
+	} else {
+		// No file yet: the entries are all in the tail.
+		q.memMu.RLock()
+		lo = max(lo, q.memStart)
+		q.memMu.RUnlock()
 	}
-	lo := max(first.start/cqEntrySize, q.minOffset.Load())
 	idx, err := q.searchFirst(lo, q.maxOffset.Load(), func(e cqEntry) (bool, error) {
 		return e.phys >= commitLogMin, nil
 	})
