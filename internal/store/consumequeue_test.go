@@ -101,7 +101,7 @@ func TestConsumeQueueTailBatchesWrites(t *testing.T) {
 	if n, most := writes.Load(), int64(2*total/tailEntries+1); n == 0 || n > most {
 		t.Fatalf("%d writes for %d entries committed one a round (want 1-%d)", n, total, most)
 	}
-	checkEntries(t, q, 0, total)                  // across the file and the tail
+	checkEntries(t, q, 0, total)                   // across the file and the tail
 	checkEntries(t, q, total-tailEntries/2, total) // the tail only
 	if err := q.writeOut(); err != nil {
 		t.Fatal(err)
