@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -527,4 +529,58 @@ func TestPushConsumerConfigErrors(t *testing.T) {
 func ExampleConsumeResult() {
 	fmt.Println(ConsumeSuccess, ReconsumeLater)
 	// Output: CONSUME_SUCCESS RECONSUME_LATER
+}
+
+// failingOffsets fails every commit with err.
+type failingOffsets struct{ err error }
+
+func (f failingOffsets) read(context.Context, MessageQueue) (int64, bool, error) {
+	return 0, false, f.err
+}
+func (f failingOffsets) commit(context.Context, MessageQueue, int64) error { return f.err }
+
+// warnCounter counts the records at Warn and above.
+type warnCounter struct{ n atomic.Int32 }
+
+func (w *warnCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (w *warnCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		w.n.Add(1)
+	}
+	return nil
+}
+func (w *warnCounter) WithAttrs([]slog.Attr) slog.Handler { return w }
+func (w *warnCounter) WithGroup(string) slog.Handler      { return w }
+
+// A periodic commit cut short by Close is not a failure worth a warning
+// (Close commits again); any other failed commit is.
+func TestCommitInterruptedByCloseIsNotWarned(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		closing bool
+		err     error
+		warned  bool
+	}{
+		{"closing, cancelled", true, context.Canceled, false},
+		{"closing, other error", true, errors.New("connection refused"), true},
+		{"running, cancelled", false, context.Canceled, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var w warnCounter
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.closing {
+				cancel()
+			}
+			c := &PushConsumer{log: slog.New(&w), ctx: ctx, offsets: failingOffsets{tc.err}}
+			pq := newProcessQueue(MessageQueue{Topic: "T", BrokerName: "b", QueueID: 0}, nil, 42)
+			c.commitQueue(context.Background(), pq)
+			if got := w.n.Load() > 0; got != tc.warned {
+				t.Fatalf("warned %v, want %v", got, tc.warned)
+			}
+			if pq.committed != -1 {
+				t.Fatalf("a failed commit marked offset %d committed", pq.committed)
+			}
+		})
+	}
 }

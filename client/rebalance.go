@@ -274,6 +274,11 @@ func (c *PushConsumer) commitQueue(ctx context.Context, pq *processQueue) {
 		return
 	}
 	if err := c.offsets.commit(ctx, pq.mq, off); err != nil {
+		if c.ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// The periodic commit, cut short by Close, which commits again.
+			c.log.Debug("petrel client: commit offset interrupted by Close", "queue", pq.mq.String(), "offset", off)
+			return
+		}
 		c.log.Warn("petrel client: commit offset failed", "queue", pq.mq.String(), "offset", off, "err", err)
 		return
 	}
