@@ -127,8 +127,10 @@ func messageExtOf(e *message.Ext, brokerName string) *MessageExt {
 	if k := props[message.PropertyKeys]; k != "" {
 		m.Keys = strings.Fields(k)
 	}
-	if d, err := strconv.Atoi(props[message.PropertyDelayTimeLevel]); err == nil {
-		m.DelayLevel = d
+	if v := props[message.PropertyDelayTimeLevel]; v != "" { // Atoi("") allocates its error
+		if d, err := strconv.Atoi(v); err == nil {
+			m.DelayLevel = d
+		}
 	}
 	m.MsgID = props[message.PropertyUniqClientMessageID]
 	if m.MsgID == "" {

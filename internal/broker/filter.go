@@ -26,12 +26,15 @@ func (f *tagFilter) MatchTagsCode(code int64) bool {
 	return ok
 }
 
+// matchAll is the filter of "*", shared: filters are not changed once made.
+var matchAll = &tagFilter{all: true}
+
 // parseTagExpression builds a filter from a TAG expression: "", "*" or
 // "TagA || TagB" (RocketMQ's FilterAPI.buildSubscriptionData).
 func parseTagExpression(expr string) *tagFilter {
 	expr = strings.TrimSpace(expr)
 	if expr == "" || expr == "*" {
-		return &tagFilter{all: true}
+		return matchAll // every pull of a "*" subscription parses it
 	}
 	var tags []string
 	for _, t := range strings.Split(expr, "||") {
