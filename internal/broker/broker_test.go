@@ -530,3 +530,41 @@ func TestInlineSendsOnlyUnderAsyncFlush(t *testing.T) {
 		}
 	}
 }
+
+// Held pulls end when their suspension does, never before, however many
+// are parked, and none is left behind.
+func TestHeldPullsExpire(t *testing.T) {
+	tb := startBroker(t, testBrokerConfig(t, t.TempDir()), nil)
+	createTopic(tb, "T", 4)
+	type result struct {
+		suspend time.Duration
+		took    time.Duration
+		resp    *protocol.Command
+		err     error
+	}
+	done := make(chan result)
+	const n = 12
+	for i := range n {
+		suspend := time.Duration(20+30*(i%4)) * time.Millisecond
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			began := time.Now()
+			resp, err := tb.client.Invoke(ctx, tb.addr, protocol.NewRequest(protocol.PullMessage,
+				pullFields("g", "T", int32(i%4), 0, pullSubscription|pullSuspend, suspend.Milliseconds(), "*"), nil))
+			done <- result{suspend, time.Since(began), resp, err}
+		}()
+	}
+	for range n {
+		r := <-done
+		if r.err != nil || r.resp.Code != protocol.PullNotFound {
+			t.Fatalf("held pull of %v: %v %+v", r.suspend, r.err, r.resp)
+		}
+		if r.took < r.suspend {
+			t.Fatalf("a pull suspended for %v was answered after %v", r.suspend, r.took)
+		}
+	}
+	if c := tb.b.holds.count(); c != 0 {
+		t.Fatalf("%d pulls still parked", c)
+	}
+}
