@@ -53,7 +53,9 @@
 //
 // The dispatcher builds consume-queue and index entries from the commit
 // log. Under SYNC_FLUSH it only dispatches flushed records, so a consumer
-// never sees a message that a power loss could take back.
+// never sees a message that a power loss could take back. A consume
+// queue's newest entries live in memory too, and reach its file in blocks
+// (see tailEntries) and at every checkpoint.
 //
 // # Recovery
 //
