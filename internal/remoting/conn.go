@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/petrel-mq/petrel/internal/protocol"
+	"github.com/petrel-mq/petrel/internal/reuse"
 )
 
 const (
@@ -66,7 +67,8 @@ type Conn struct {
 	inFlight chan struct{} // one token per running handler
 	// outstanding is len(pend.calls), readable without the lock.
 	outstanding atomic.Int32
-	work        chan *Request // hands a request to an idle handler goroutine
+	handlers    reuse.Pool[*Request]  // handler goroutines
+	callbacks   reuse.Pool[asyncDone] // InvokeAsync's callback goroutines
 
 	wsignal chan struct{} // the write queue became non-empty
 
@@ -112,11 +114,12 @@ func newConn(nc net.Conn, cfg connConfig) *Conn {
 		closed:   make(chan struct{}),
 		done:     make(chan struct{}),
 		inFlight: make(chan struct{}, cfg.maxInFlight),
-		work:     make(chan *Request),
 		wsignal:  make(chan struct{}, 1),
 	}
 	c.pend.calls = make(map[int32]*call)
 	c.pend.parked = make(map[*Request]bool)
+	c.handlers = reuse.Pool[*Request]{Do: c.serve, Idle: handlerIdle, Stop: c.closed}
+	c.callbacks = reuse.Pool[asyncDone]{Do: asyncDone.run, Idle: handlerIdle, Stop: c.closed}
 	c.log = cfg.logger.With("remote", nc.RemoteAddr().String(), "conn", c.id)
 	return c
 }
@@ -323,38 +326,16 @@ func (c *Conn) dispatch(cmd *protocol.Command, body *[]byte, alone bool) bool {
 		c.serve(req)
 		return true
 	}
-	select {
-	case c.work <- req: // an idle handler goroutine takes it
-	default:
-		go c.handlerLoop(req)
-	}
+	c.handlers.Go(req)
 	return true
 }
 
-// handlerIdle is how long a handler goroutine waits for another request
-// before it exits.
+// handlerIdle is how long a handler or callback goroutine waits for more
+// work before it exits. Reusing goroutines matters on the send path: a
+// fresh goroutine starts on a small stack and grows it (a copy each time)
+// through the handler's deep call chain, which cost 7% of a busy broker's
+// CPU.
 const handlerIdle = 2 * time.Second
-
-// handlerLoop serves req and then further requests while they keep
-// coming. Reusing goroutines matters on the send path: a fresh goroutine
-// starts on a small stack and grows it (a copy each time) through the
-// handler's deep call chain, which cost 7% of a busy broker's CPU.
-func (c *Conn) handlerLoop(req *Request) {
-	c.serve(req)
-	idle := time.NewTimer(handlerIdle)
-	defer idle.Stop()
-	for {
-		select {
-		case req = <-c.work:
-			c.serve(req)
-			idle.Reset(handlerIdle)
-		case <-idle.C:
-			return
-		case <-c.closed:
-			return
-		}
-	}
-}
 
 func (c *Conn) serve(req *Request) {
 	resp := c.runHandler(req)

@@ -44,18 +44,29 @@ type asyncCall struct {
 	stop func() bool // stops the context watch
 }
 
-// complete runs the callback on its own goroutine; exactly one party calls
-// it, the one that removed the call from pending.
+// complete runs the callback on a goroutine of its own (reused: see
+// reuse.Pool), never on the reader, so a callback may block or invoke
+// again; exactly one party calls it, the one that removed the call from
+// pending.
 func (a *asyncCall) complete(res callResult) {
 	a.stop()
-	go func() {
-		defer a.conn.cfg.tracker.done()
-		if res.err != nil {
-			a.cb(nil, a.conn.invokeError(a.code, res.err))
-			return
-		}
-		a.cb(res.resp, nil)
-	}()
+	a.conn.callbacks.Go(asyncDone{a, res})
+}
+
+// asyncDone is a completed InvokeAsync call whose callback is to run.
+type asyncDone struct {
+	a   *asyncCall
+	res callResult
+}
+
+func (d asyncDone) run() {
+	a := d.a
+	defer a.conn.cfg.tracker.done()
+	if d.res.err != nil {
+		a.cb(nil, a.conn.invokeError(a.code, d.res.err))
+		return
+	}
+	a.cb(d.res.resp, nil)
 }
 
 type callResult struct {
