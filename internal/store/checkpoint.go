@@ -164,10 +164,11 @@ func (s *Store) writeCheckpoint(c *checkpoint) error {
 }
 
 // takeCheckpoint writes out the consume queues' tails, syncs consume
-// queues and the index up to the dispatched offset and records that state. Under SYNC_FLUSH the dispatched offset is
-// already synced in the commit log; under ASYNC_FLUSH the commit log is
-// synced to it first, so a checkpoint never vouches for entries that point
-// at commit-log bytes a power loss could take.
+// queues and the index up to the dispatched offset and records that
+// state. Under SYNC_FLUSH the dispatched offset is already synced in the
+// commit log; under ASYNC_FLUSH the commit log is synced to it first, so a
+// checkpoint never vouches for entries that point at commit-log bytes a
+// power loss could take.
 func (s *Store) takeCheckpoint(clean bool) error {
 	s.ckptMu.Lock()
 	defer s.ckptMu.Unlock()
