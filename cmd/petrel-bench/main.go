@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,6 +58,7 @@ type settings struct {
 	logLevel    slog.Level
 	cpuProfile  string
 	memProfile  string
+	tracePath   string
 	gcHeadroom  int64 // MiB
 	workload    bench.Workload
 }
@@ -75,6 +77,7 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	fs.Int64Var(&s.segmentSize, "commitlog-file-size", 0, "embedded petrel's commit-log file size in bytes (0: 1 GiB, the default)")
 	fs.StringVar(&s.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (embedded broker included) to this file")
 	fs.StringVar(&s.memProfile, "memprofile", "", "write an allocation profile to this file at the end")
+	fs.StringVar(&s.tracePath, "trace", "", "write an execution trace of the whole run to this file (go tool trace: scheduler latency, goroutine hand-offs)")
 	fs.Int64Var(&s.gcHeadroom, "gc-headroom-mb", gcpace.DefaultHeadroomMiB,
 		"embedded petrel: the garbage collector's heap headroom in MiB, as petrel serve's flag (0: Go's default pacing)")
 	fs.TextVar(&s.logLevel, "log-level", slog.LevelWarn, "log level: debug, info, warn, error")
@@ -112,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// goroutines; stderr need not be safe for that (a test's buffer is not).
 	stderr = &lockedWriter{w: stderr}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: s.logLevel}))
-	stopProfiles, err := startProfiles(s.cpuProfile, s.memProfile)
+	stopProfiles, err := startProfiles(s.cpuProfile, s.memProfile, s.tracePath)
 	if err != nil {
 		return err
 	}
@@ -173,11 +176,12 @@ func embeddedProcs(def int, env string) int {
 	return def + 1
 }
 
-// startProfiles starts a CPU profile and arranges an allocation profile,
-// as asked; the returned func ends both. The rule: when petrel
-// falls short of a bar, profile before changing anything.
-func startProfiles(cpuPath, memPath string) (func(*slog.Logger), error) {
-	var cpu *os.File
+// startProfiles starts a CPU profile and an execution trace and arranges
+// an allocation profile, as asked; the returned func ends them all. The
+// issue's rule: when petrel falls short of a bar, profile before changing
+// anything. The trace is for latency: where runnable goroutines wait.
+func startProfiles(cpuPath, memPath, tracePath string) (func(*slog.Logger), error) {
+	var cpu, tr *os.File
 	if cpuPath != "" {
 		f, err := os.Create(cpuPath)
 		if err != nil {
@@ -189,7 +193,29 @@ func startProfiles(cpuPath, memPath string) (func(*slog.Logger), error) {
 		}
 		cpu = f
 	}
+	if tracePath != "" {
+		f, err := os.Create(tracePath)
+		if err == nil {
+			if err = trace.Start(f); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			if cpu != nil {
+				pprof.StopCPUProfile()
+				cpu.Close()
+			}
+			return nil, fmt.Errorf("trace: %w", err)
+		}
+		tr = f
+	}
 	return func(log *slog.Logger) {
+		if tr != nil {
+			trace.Stop()
+			if err := tr.Close(); err != nil {
+				log.Error("petrel-bench: trace", "err", err)
+			}
+		}
 		if cpu != nil {
 			pprof.StopCPUProfile()
 			if err := cpu.Close(); err != nil {

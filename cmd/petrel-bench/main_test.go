@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -128,5 +129,29 @@ func TestSendModes(t *testing.T) {
 	res := runJSON(t, "--backlog", "2000", "--producers", "2", "--consumers", "2", "--size", "128")
 	if res.Sent != 2000 || res.Consumed != 2000 || res.Missing != 0 || res.ConsumeRate <= 0 || res.FillRate <= 0 {
 		t.Errorf("drain: %+v", res)
+	}
+}
+
+// The profiles and the trace asked for are written, and nothing runs on
+// after the returned func.
+func TestStartProfiles(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dir := t.TempDir()
+	cpu, mem, tr := dir+"/cpu", dir+"/mem", dir+"/trace"
+	stop, err := startProfiles(cpu, mem, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 1000; i++ {
+		_ = strings.Repeat("x", i) // something to record
+	}
+	stop(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, p := range []string{cpu, mem, tr} {
+		if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
+			t.Fatalf("%s: %v, %v", p, fi, err)
+		}
+	}
+	if _, err := startProfiles("", "", dir+"/no/such/dir/trace"); err == nil {
+		t.Fatal("a trace file that cannot be created was accepted")
 	}
 }
