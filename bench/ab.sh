@@ -64,11 +64,11 @@ run() { # $1: a or b, $2: pair number, then petrel-bench's flags
 		{ echo "run $side of pair $pair failed:" >&2; cat "$WORK/$side.$pair.log" >&2; exit 1; }
 	sync # what the run left dirty is written before the next one starts
 	jq -r --arg side "$side" --arg pair "$pair" '[$pair, $side, .sent_msgs_per_s, .publish_latency.p99_us,
-		.end_to_end_latency.p50_us, .end_to_end_latency.p99_us, (.errors // {} | length)] | @tsv' \
+		.end_to_end_latency.p50_us, .end_to_end_latency.p99_us, .consumed_msgs_per_s, (.errors // {} | length)] | @tsv' \
 		"$WORK/$side.$pair.json" | tee -a "$WORK/runs.tsv"
 }
 
-printf 'pair\tside\tmsgs/s\tpub_p99_us\te2e_p50_us\te2e_p99_us\terror_kinds\n' | tee "$WORK/runs.tsv"
+printf 'pair\tside\tsent/s\tpub_p99_us\te2e_p50_us\te2e_p99_us\tconsumed/s\terror_kinds\n' | tee "$WORK/runs.tsv"
 for ((i = 1; i <= PAIRS; i++)); do
 	if ((i % 2 == 1)); then order="a b"; else order="b a"; fi
 	for side in $order; do
@@ -77,10 +77,10 @@ for ((i = 1; i <= PAIRS; i++)); do
 done
 
 # Summary: per metric, mean and median of each side, and the pairs B won
-# (higher msgs/s, lower latency).
+# (higher rates, lower latencies).
 awk -F'\t' -v A="$A" -v B="$B" -v AE="$A_ENV" -v BE="$B_ENV" '
 NR == 1 { next }
-{ v[$2, $1, 3] = $3; v[$2, $1, 4] = $4; v[$2, $1, 5] = $5; v[$2, $1, 6] = $6; if ($1 > n) n = $1 }
+{ for (c = 3; c <= 7; c++) v[$2, $1, c] = $c; if ($1 > n) n = $1 }
 function median(side, col,   i, k, arr, t, j) {
 	k = 0
 	for (i = 1; i <= n; i++) arr[++k] = v[side, i, col] + 0
@@ -89,15 +89,15 @@ function median(side, col,   i, k, arr, t, j) {
 }
 function mean(side, col,   i, s) { s = 0; for (i = 1; i <= n; i++) s += v[side, i, col]; return s / n }
 END {
-	split("msgs/s pub_p99_us e2e_p50_us e2e_p99_us", name, " ")
+	split("sent/s pub_p99_us e2e_p50_us e2e_p99_us consumed/s", name, " ")
 	printf "\n%d pairs; A = %s %s, B = %s %s\n", n, A, AE, B, BE
 	printf "%-12s %12s %12s %12s %12s %10s\n", "metric", "mean A", "mean B", "median A", "median B", "B better"
-	for (c = 3; c <= 6; c++) {
+	for (c = 3; c <= 7; c++) {
 		if (mean("a", c) == 0 && mean("b", c) == 0) continue
 		won = 0
 		for (i = 1; i <= n; i++) {
 			d = v["b", i, c] - v["a", i, c]
-			if ((c == 3 && d > 0) || (c > 3 && d < 0)) won++
+			if (((c == 3 || c == 7) && d > 0) || (c > 3 && c < 7 && d < 0)) won++
 		}
 		printf "%-12s %12.0f %12.0f %12.0f %12.0f %7d/%d\n", name[c - 2], mean("a", c), mean("b", c), median("a", c), median("b", c), won, n
 	}
