@@ -156,24 +156,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // embeddedProcs is the GOMAXPROCS of a run with the embedded broker,
-// given the default and the GOMAXPROCS variable: one P more than the
-// default, unless the variable says otherwise.
+// given the default and the GOMAXPROCS variable: twice the default, unless
+// the variable says otherwise.
 //
 // The process then holds two programs, the broker and the load
 // generator, which the peer runs as two processes with a full set of Ps
-// each (nats-server and nats-bench: 2 + 2 on 2 CPUs). With one set shared
-// between them, a scheduler trace of row 1 showed the kernel stacking the
-// threads of both Ps on one vCPU, time-sliced at its 4 ms tick, while the
-// other vCPU sat idle for up to 15 ms (a loopback write wakes the reader
-// onto the writer's CPU); every goroutine of the descheduled P, a lock
-// holder included, waits out the slice. A third P runs on the idle vCPU
-// meanwhile. Measured on 2 vCPUs (docs/benchmarks.md): row 1 +16-19% with
-// 3 Ps, less with 4; row 4's tail at a fixed rate no worse.
+// each (nats-server and nats-bench: 2 + 2 on 2 CPUs); twice the default
+// gives petrel-bench as many. With one set shared between them, a
+// scheduler trace of row 1 showed the kernel stacking the threads of both
+// Ps on one vCPU, time-sliced at its 4 ms tick, while the other vCPU sat
+// idle for up to 15 ms (a loopback write wakes the reader onto the
+// writer's CPU); every goroutine of the descheduled P, a lock holder
+// included, waits out the slice. Measured on 2 vCPUs in ten interleaved
+// pairs each (docs/benchmarks.md): against 3 Ps, 4 cut row 4's
+// end-to-end p99 at a fixed rate by 16% (better in 9 of 10) and row 3's
+// rate rose 5%; rows 1 and 2 moved within the noise; 6 Ps were no better
+// than 4.
 func embeddedProcs(def int, env string) int {
 	if env != "" {
 		return def // chosen by whoever runs the tool
 	}
-	return def + 1
+	return 2 * def
 }
 
 // startProfiles starts a CPU profile and an execution trace and arranges

@@ -98,14 +98,14 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
-// TestEmbeddedProcs: an embedded run gets one P more than the default,
-// unless GOMAXPROCS is set.
+// TestEmbeddedProcs: an embedded run gets twice the default Ps, unless
+// GOMAXPROCS is set.
 func TestEmbeddedProcs(t *testing.T) {
 	for _, tc := range []struct {
 		def  int
 		env  string
 		want int
-	}{{2, "", 3}, {8, "", 9}, {2, "2", 2}, {4, "1", 4}} {
+	}{{2, "", 4}, {8, "", 16}, {1, "", 2}, {2, "2", 2}, {4, "1", 4}} {
 		if got := embeddedProcs(tc.def, tc.env); got != tc.want {
 			t.Errorf("embeddedProcs(%d, %q) = %d, want %d", tc.def, tc.env, got, tc.want)
 		}
