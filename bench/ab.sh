@@ -45,7 +45,7 @@ build() { # $1: revision, $2: output binary
 	local rev tree
 	rev=$(git -C "$ROOT" rev-parse --verify "$1^{commit}")
 	tree=$WORK/tree-$(basename "$2")
-	git -C "$ROOT" worktree add --detach "$tree" "$rev" >/dev/null 2>&1
+	git -C "$ROOT" worktree add --quiet --detach "$tree" "$rev"
 	trees+=("$tree")
 	(cd "$tree" && go build -o "$2" ./cmd/petrel-bench)
 }

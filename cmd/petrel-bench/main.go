@@ -170,7 +170,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // included, waits out the slice. Measured on 2 vCPUs in ten interleaved
 // pairs each (docs/benchmarks.md): against 3 Ps, 4 cut row 4's
 // end-to-end p99 at a fixed rate by 16% (better in 9 of 10) and row 3's
-// rate rose 5%; rows 1 and 2 moved within the noise; 6 Ps were no better
+// rate rose 5%; rows 1 and 2 moved within the noise; row 5's drain fell
+// by a fifth, still about three times the peer's; 6 Ps were no better
 // than 4.
 func embeddedProcs(def int, env string) int {
 	if env != "" {
