@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -32,6 +33,7 @@ import (
 	"time"
 
 	"github.com/petrel-mq/petrel/internal/bench"
+	"github.com/petrel-mq/petrel/internal/bench/cpuprobe"
 	"github.com/petrel-mq/petrel/internal/gcpace"
 )
 
@@ -60,6 +62,7 @@ type settings struct {
 	memProfile  string
 	tracePath   string
 	gcHeadroom  int64 // MiB
+	cpuProbe    bool
 	workload    bench.Workload
 }
 
@@ -80,6 +83,8 @@ func parseFlags(args []string, stderr io.Writer) (*settings, error) {
 	fs.StringVar(&s.tracePath, "trace", "", "write an execution trace of the whole run to this file (go tool trace: scheduler latency, goroutine hand-offs)")
 	fs.Int64Var(&s.gcHeadroom, "gc-headroom-mb", gcpace.DefaultHeadroomMiB,
 		"embedded petrel: the garbage collector's heap headroom in MiB, as petrel serve's flag (0: Go's default pacing)")
+	fs.BoolVar(&s.cpuProbe, "cpu-probe", false,
+		"only measure how far apart the first two CPUs are (a cache line's round trip; on a VM, the host's placement of the vCPUs), print it and exit")
 	fs.TextVar(&s.logLevel, "log-level", slog.LevelWarn, "log level: debug, info, warn, error")
 	wf := bench.RegisterFlags(fs, "bench/workloads")
 	if err := fs.Parse(args); err != nil {
@@ -110,6 +115,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	s, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
+	}
+	if s.cpuProbe {
+		return probeCPUs(s.jsonOut, stdout)
 	}
 	// The logger and the progress reports write from different
 	// goroutines; stderr need not be safe for that (a test's buffer is not).
@@ -153,6 +161,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return res.WriteJSON(stdout)
 	}
 	return res.WriteTable(stdout)
+}
+
+// probeCPUs prints a cpuprobe.Probe, for bench/run.sh and bench/ab.sh to
+// tell the host's vCPU placements apart between runs.
+func probeCPUs(jsonOut bool, stdout io.Writer) error {
+	r, err := cpuprobe.Probe(10 * time.Second)
+	if err != nil {
+		return err
+	}
+	if jsonOut {
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	_, err = fmt.Fprintf(stdout, "cache-line round trip between CPUs %d and %d: %d ns\n", r.CPUs[0], r.CPUs[1], r.RoundTripNs)
+	return err
 }
 
 // embeddedProcs is the GOMAXPROCS of a run with the embedded broker,

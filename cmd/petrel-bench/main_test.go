@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/petrel-mq/petrel/internal/bench"
+	"github.com/petrel-mq/petrel/internal/bench/cpuprobe"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -153,5 +154,24 @@ func TestStartProfiles(t *testing.T) {
 	}
 	if _, err := startProfiles("", "", dir+"/no/such/dir/trace"); err == nil {
 		t.Fatal("a trace file that cannot be created was accepted")
+	}
+}
+
+// --cpu-probe measures and exits: no broker starts, no workload runs.
+func TestCPUProbeFlag(t *testing.T) {
+	var stdout bytes.Buffer
+	err := run(context.Background(), []string{"--cpu-probe", "--json"}, &stdout, io.Discard)
+	if errors.Is(err, cpuprobe.ErrUnsupported) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r cpuprobe.Result
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		t.Fatalf("%v: %q", err, stdout.String())
+	}
+	if r.RoundTripNs <= 0 || r.CPUs[0] == r.CPUs[1] {
+		t.Fatalf("got %+v from %q", r, stdout.String())
 	}
 }
