@@ -55,20 +55,26 @@ build "$A" "$WORK/a"
 build "$B" "$WORK/b"
 
 run() { # $1: a or b, $2: pair number, then petrel-bench's flags
-	local side=$1 pair=$2
+	local side=$1 pair=$2 probe
 	shift 2
+	# The host's placement of the vCPUs before the run (petrel-bench
+	# --cpu-probe, a cache line's round trip in ns): a pair whose two runs
+	# saw different placements compares the host, not the builds. Either
+	# build may predate the flag.
+	probe=$({ "$WORK/a" --cpu-probe --json || "$WORK/b" --cpu-probe --json; } 2>/dev/null |
+		jq '.cross_cpu_round_trip_ns' 2>/dev/null) || probe=-
 	local envs=$A_ENV
 	[[ $side == b ]] && envs=$B_ENV
 	# shellcheck disable=SC2086 # envs is a list of NAME=value words
 	(cd "$ROOT" && env $envs "$WORK/$side" --json --report-every 1h "$@" 2>"$WORK/$side.$pair.log") >"$WORK/$side.$pair.json" ||
 		{ echo "run $side of pair $pair failed:" >&2; cat "$WORK/$side.$pair.log" >&2; exit 1; }
 	sync # what the run left dirty is written before the next one starts
-	jq -r --arg side "$side" --arg pair "$pair" '[$pair, $side, .sent_msgs_per_s, .publish_latency.p99_us,
-		.end_to_end_latency.p50_us, .end_to_end_latency.p99_us, .consumed_msgs_per_s, (.errors // {} | length)] | @tsv' \
+	jq -r --arg side "$side" --arg pair "$pair" --arg probe "${probe:--}" '[$pair, $side, .sent_msgs_per_s, .publish_latency.p99_us,
+		.end_to_end_latency.p50_us, .end_to_end_latency.p99_us, .consumed_msgs_per_s, (.errors // {} | length), $probe] | @tsv' \
 		"$WORK/$side.$pair.json" | tee -a "$WORK/runs.tsv"
 }
 
-printf 'pair\tside\tsent/s\tpub_p99_us\te2e_p50_us\te2e_p99_us\tconsumed/s\terror_kinds\n' | tee "$WORK/runs.tsv"
+printf 'pair\tside\tsent/s\tpub_p99_us\te2e_p50_us\te2e_p99_us\tconsumed/s\terror_kinds\tcpu_rt_ns\n' | tee "$WORK/runs.tsv"
 for ((i = 1; i <= PAIRS; i++)); do
 	if ((i % 2 == 1)); then order="a b"; else order="b a"; fi
 	for side in $order; do
