@@ -83,10 +83,16 @@ for ((i = 1; i <= PAIRS; i++)); do
 done
 
 # Summary: per metric, mean and median of each side, and the pairs B won
-# (higher rates, lower latencies).
+# (higher rates, lower latencies), among all pairs and among those whose
+# two runs began in the same vCPU placement (probes within 2x).
 awk -F'\t' -v A="$A" -v B="$B" -v AE="$A_ENV" -v BE="$B_ENV" '
 NR == 1 { next }
-{ for (c = 3; c <= 7; c++) v[$2, $1, c] = $c; if ($1 > n) n = $1 }
+{ for (c = 3; c <= 7; c++) v[$2, $1, c] = $c; probe[$2, $1] = $9; if ($1 > n) n = $1 }
+function same(i,   x, y) {
+	x = probe["a", i]; y = probe["b", i]
+	if (x !~ /^[0-9]+$/ || y !~ /^[0-9]+$/ || x == 0 || y == 0) return 0
+	return (x > y ? x <= 2 * y : y <= 2 * x)
+}
 function median(side, col,   i, k, arr, t, j) {
 	k = 0
 	for (i = 1; i <= n; i++) arr[++k] = v[side, i, col] + 0
@@ -97,14 +103,16 @@ function mean(side, col,   i, s) { s = 0; for (i = 1; i <= n; i++) s += v[side, 
 END {
 	split("sent/s pub_p99_us e2e_p50_us e2e_p99_us consumed/s", name, " ")
 	printf "\n%d pairs; A = %s %s, B = %s %s\n", n, A, AE, B, BE
-	printf "%-12s %12s %12s %12s %12s %10s\n", "metric", "mean A", "mean B", "median A", "median B", "B better"
+	printf "%-12s %12s %12s %12s %12s %10s %16s\n", "metric", "mean A", "mean B", "median A", "median B", "B better", "same placement"
 	for (c = 3; c <= 7; c++) {
 		if (mean("a", c) == 0 && mean("b", c) == 0) continue
-		won = 0
+		won = 0; k = 0; wonk = 0
 		for (i = 1; i <= n; i++) {
 			d = v["b", i, c] - v["a", i, c]
-			if (((c == 3 || c == 7) && d > 0) || (c > 3 && c < 7 && d < 0)) won++
+			better = ((c == 3 || c == 7) && d > 0) || (c > 3 && c < 7 && d < 0)
+			won += better
+			if (same(i)) { k++; wonk += better }
 		}
-		printf "%-12s %12.0f %12.0f %12.0f %12.0f %7d/%d\n", name[c - 2], mean("a", c), mean("b", c), median("a", c), median("b", c), won, n
+		printf "%-12s %12.0f %12.0f %12.0f %12.0f %7d/%d %13d/%d\n", name[c - 2], mean("a", c), mean("b", c), median("a", c), median("b", c), won, n, wonk, k
 	}
 }' "$WORK/runs.tsv"
