@@ -23,9 +23,9 @@ type ClientOptions struct {
 	DialTimeout time.Duration
 	// MaxFrameSize bounds frames; zero means protocol.DefaultMaxFrameSize.
 	MaxFrameSize int
-	// IdleTimeout closes a connection that receives nothing for this long
-	// (it is re-dialled on the next call); zero means DefaultIdleTimeout,
-	// negative disables.
+	// IdleTimeout closes a connection that receives nothing for this long,
+	// or up to an eighth longer (it is re-dialled on the next call); zero
+	// means DefaultIdleTimeout, negative disables.
 	IdleTimeout time.Duration
 }
 

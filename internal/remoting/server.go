@@ -57,7 +57,8 @@ type Server struct {
 	// included; zero means protocol.DefaultMaxFrameSize (16 MiB).
 	MaxFrameSize int
 	// IdleTimeout closes a connection that sends nothing for this long, and
-	// one whose writes make no progress for this long; zero means
+	// one whose writes make no progress for this long (either up to an
+	// eighth longer: the deadlines are refreshed lazily); zero means
 	// DefaultIdleTimeout, negative disables.
 	IdleTimeout time.Duration
 	// ConnState, if set, is called with StateNew before a connection's first
