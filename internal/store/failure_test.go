@@ -173,7 +173,8 @@ func TestRecoveryReportsTornTail(t *testing.T) {
 		last = mustPut(t, s, newMsg("T", 0, "x"))
 	}
 	end := last.PhysOffset + int64(last.WroteBytes)
-	crashed := mem.CrashClone(vfs.CrashOptions{KeepUnsyncedProbability: 1})
+	var crashed *vfs.MemFS // frozen: the dispatcher may still write through mappings
+	s.freeze(func() { crashed = mem.CrashClone(vfs.CrashOptions{KeepUnsyncedProbability: 1}) })
 	s.Close()
 	f, err := crashed.Open("/store/commitlog/00000000000000000000")
 	if err != nil {
