@@ -13,14 +13,7 @@ import (
 // rot: both builds run, each run is a row, the summary counts the pair,
 // and the temporary worktree is gone afterwards.
 func TestABScript(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds petrel-bench twice")
-	}
-	for _, tool := range []string{"bash", "git", "jq"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("bench/ab.sh needs %s: %v", tool, err)
-		}
-	}
+	scriptNeeds(t, "bench/ab.sh", "builds petrel-bench twice", "bash", "git", "jq")
 	if err := exec.Command("git", "rev-parse", "--verify", "HEAD").Run(); err != nil {
 		t.Skip("not in a git checkout")
 	}
@@ -49,5 +42,20 @@ func TestABScript(t *testing.T) {
 	}
 	if strings.Contains(string(trees), "petrel-ab-") {
 		t.Errorf("bench/ab.sh left its worktree behind:\n%s", trees)
+	}
+}
+
+// scriptNeeds skips a script's test under -short (why says what it
+// costs) and fails it when a tool the script runs is missing: CI
+// installs them, so a missing one is a broken setup, not a skip.
+func scriptNeeds(t *testing.T, script, why string, tools ...string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(why)
+	}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s needs %s: %v", script, tool, err)
+		}
 	}
 }

@@ -16,16 +16,10 @@ import (
 // row 1's first try sees the placement change and is run again, row 4
 // sees it change in both of its tries and keeps the last. The table must
 // name each row with the probes and tries it kept, list the tries it
-// repeated apart from the verdict, and the repeats must be logged. It asserts what the script does, not how fast either side is.
+// repeated apart from the verdict, and the repeats must be logged. It
+// asserts what the script does, not how fast either side is.
 func TestRunScript(t *testing.T) {
-	if testing.Short() {
-		t.Skip("installs nats-server and builds both benchmark tools")
-	}
-	for _, tool := range []string{"bash", "jq", "dd"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("bench/run.sh needs %s: %v", tool, err)
-		}
-	}
+	scriptNeeds(t, "bench/run.sh", "installs nats-server and builds both benchmark tools", "bash", "jq", "dd")
 	dir := t.TempDir()
 	// The probe's answers, in the order run.sh asks: before, between and
 	// after the two sides of each try.
