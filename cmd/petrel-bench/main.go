@@ -164,9 +164,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // probeCPUs prints a cpuprobe.Probe, for bench/run.sh and bench/ab.sh to
-// tell the host's vCPU placements apart between runs.
+// tell the host's vCPU placements apart between runs. The probe's round
+// trips advance only while both of its threads run at once: on an idle
+// machine that is tens of milliseconds, on a loaded one (tests running in
+// parallel) it can be seconds, hence the long timeout.
 func probeCPUs(jsonOut bool, stdout io.Writer) error {
-	r, err := cpuprobe.Probe(10 * time.Second)
+	r, err := cpuprobe.Probe(time.Minute)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,9 @@ const (
 
 // Probe measures the round trip between the first two CPUs the process
 // may run on. It gives up after timeout, for a machine so busy that the
-// two threads never run at the same time.
+// two threads never run at the same time. Probe an idle machine: with
+// two busy loops per vCPU the 2-vCPU VM read 2.6 µs instead of 0.05-0.4,
+// and took 0.5 s instead of 5-35 ms (2 s with six loops per vCPU).
 func Probe(timeout time.Duration) (Result, error) {
 	cpus, err := firstTwoCPUs()
 	if err != nil {
