@@ -59,11 +59,3 @@ func Probe(timeout time.Duration) (Result, error) {
 	}
 	return Result{CPUs: cpus, RoundTrip: best, RoundTripNs: best.Nanoseconds()}, nil
 }
-
-// Apart reports whether two probes saw different placements: one round
-// trip more than twice the other. The placements this was written for
-// differ by 7x, while one placement's probes vary by less than 1.3x.
-func Apart(a, b time.Duration) bool {
-	lo, hi := min(a, b), max(a, b)
-	return lo <= 0 || hi > 2*lo
-}

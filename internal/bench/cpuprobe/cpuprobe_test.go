@@ -6,26 +6,6 @@ import (
 	"time"
 )
 
-func TestApart(t *testing.T) {
-	for _, c := range []struct {
-		a, b time.Duration
-		want bool
-	}{
-		{53, 55, false},
-		{55, 53, false},
-		{350, 380, false},
-		{53, 360, true},
-		{360, 53, true},
-		{100, 200, false}, // twice is still one placement
-		{100, 201, true},
-		{0, 50, true}, // a failed probe never matches
-	} {
-		if got := Apart(c.a, c.b); got != c.want {
-			t.Errorf("Apart(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
-		}
-	}
-}
-
 func TestProbe(t *testing.T) {
 	r, err := Probe(time.Minute) // generous: a loaded machine rarely runs both threads at once
 	if errors.Is(err, ErrUnsupported) {
