@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -136,14 +137,14 @@ func (s *Store) readCheckpoint() (*checkpoint, error) {
 }
 
 // writeCheckpoint replaces the checkpoint file atomically.
-func (s *Store) writeCheckpoint(c *checkpoint) error {
+func (s *Store) writeCheckpoint(enc []byte) error {
 	dir := s.cfg.Dir
 	tmp := path.Join(dir, checkpointFile+".tmp")
 	f, err := s.cfg.FS.Create(tmp)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
 	}
-	if _, err := f.WriteAt(c.encode(), 0); err != nil {
+	if _, err := f.WriteAt(enc, 0); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
@@ -206,12 +207,23 @@ func (s *Store) takeCheckpoint(clean bool) error {
 		}
 	}
 	s.lastCkD.Store(d)
-	return s.writeCheckpoint(&checkpoint{
+	enc := (&checkpoint{
 		clean:       clean,
 		flushed:     s.log.flushed.Load(),
 		dispatched:  d,
 		indexActive: active,
 		indexCount:  count,
 		queues:      counts,
-	})
+	}).encode()
+	// An idle broker's checkpoint says the same thing every second; the
+	// file already says it, so writing it again would only cost a sync of
+	// the file and one of the directory each interval, forever.
+	if bytes.Equal(enc, s.lastCkWritten) {
+		return nil
+	}
+	if err := s.writeCheckpoint(enc); err != nil {
+		return err
+	}
+	s.lastCkWritten = enc
+	return nil
 }

@@ -30,6 +30,9 @@ type Store struct {
 
 	ckptMu  sync.Mutex // one checkpoint (or retention pass) at a time
 	lastCkD atomic.Int64
+	// lastCkWritten is the encoding of the last checkpoint this process
+	// wrote (guarded by ckptMu): an unchanged one is not written again.
+	lastCkWritten []byte
 
 	diskFull  atomic.Bool // above diskSpaceWarningLevelRatio
 	closeOnce sync.Once
