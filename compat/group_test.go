@@ -102,16 +102,8 @@ func TestShutdownOffsetCommitsAreKept(t *testing.T) {
 		for attempt := 1; ; attempt++ {
 			group := fmt.Sprintf("CommittedGroup%d-%d", round, attempt)
 			pollUntil(t, p, group, topic, newInbox(), all)
-			var got map[int]int64
-			deadline := time.Now().Add(commitTimeout)
-			for {
-				got = committedOffsets(t, p, group, probeTopic, mqs)
-				if maps.Equal(got, want) || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			if maps.Equal(got, want) {
+			got, ok := waitCommitted(t, p, group, probeTopic, mqs, want)
+			if ok {
 				break
 			}
 			msg := fmt.Sprintf("round %d: the broker reports offsets %v for %s; its pull consumer ACKed everything and "+
@@ -127,3 +119,21 @@ func TestShutdownOffsetCommitsAreKept(t *testing.T) {
 // commitTimeout bounds the wait for a shut-down consumer's commits to be
 // applied; they are in the broker's hands within milliseconds.
 const commitTimeout = 10 * time.Second
+
+// waitCommitted waits until the broker reports want as group's committed
+// offsets of mqs (see committedOffsets), and returns the last report and
+// whether it matched before commitTimeout.
+func waitCommitted(t testing.TB, p *Petrel, group, probeTopic string, mqs []*primitive.MessageQueue, want map[int]int64) (map[int]int64, bool) {
+	t.Helper()
+	deadline := time.Now().Add(commitTimeout)
+	for {
+		got := committedOffsets(t, p, group, probeTopic, mqs)
+		if maps.Equal(got, want) {
+			return got, true
+		}
+		if time.Now().After(deadline) {
+			return got, false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
