@@ -130,10 +130,8 @@ func TestTagExpression(t *testing.T) {
 //
 // The client commits with fire-and-forget requests as it shuts down, so
 // the test waits for the broker to report the commits before it starts
-// the group again (without the wait, a query could overtake the last
-// commit). A group whose commit the client lost is replaced by a new one,
-// once, as in TestShutdownOffsetCommitsAreKept, whose comment says how the
-// client loses one.
+// the group again (pollCommitted; without the wait, a query could
+// overtake the last commit).
 func TestPullConsumer(t *testing.T) {
 	p := startPetrel(t)
 	const topic, probeTopic = "Pulled", "PulledProbe"
@@ -146,33 +144,15 @@ func TestPullConsumer(t *testing.T) {
 	prod := newProducer(t, p)
 
 	first := bodies("pull-first", 20)
-	want := map[int]int64{}
-	for _, res := range sendAllSync(t, prod, topic, first) {
-		want[res.MessageQueue.QueueId]++ // a new topic: queue offsets start at 0
+	want := queueCounts(sendAllSync(t, prod, topic, first))
+	group, in := pollCommitted(t, p, "PulledGroup", topic, probeTopic, mqs, first, want)
+	if d := in.Duplicates(); len(d) > 0 {
+		t.Errorf("duplicate deliveries with no failure in play: %v", d)
 	}
-	var group string
-	for attempt := 1; ; attempt++ {
-		group = fmt.Sprintf("PulledGroup%d", attempt)
-		in := newInbox()
-		pollUntil(t, p, group, topic, in, first)
-		if d := in.Duplicates(); len(d) > 0 {
-			t.Errorf("duplicate deliveries with no failure in play: %v", d)
+	for _, m := range in.Messages() {
+		if m.Topic != topic || m.MsgId == "" {
+			t.Errorf("polled %s with topic %q MsgId %q", m.Body, m.Topic, m.MsgId)
 		}
-		for _, m := range in.Messages() {
-			if m.Topic != topic || m.MsgId == "" {
-				t.Errorf("polled %s with topic %q MsgId %q", m.Body, m.Topic, m.MsgId)
-			}
-		}
-		got, ok := waitCommitted(t, p, group, probeTopic, mqs, want)
-		if ok {
-			break
-		}
-		msg := fmt.Sprintf("the broker reports offsets %v for %s; its pull consumer ACKed everything and committed %v as it shut down",
-			got, group, want)
-		if attempt == 2 {
-			t.Fatal(msg + " (the second attempt)")
-		}
-		t.Logf("%s; trying again with a new group", msg)
 	}
 
 	second := bodies("pull-second", 10)
