@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -152,5 +153,58 @@ func TestAutoBatchOnlyWhereABatchFits(t *testing.T) {
 	off := newTestProducer(t, c, func(cfg *ProducerConfig) { cfg.DisableAutoBatch, cfg.InstanceName = true, "off" })
 	if hashed.acc != nil || off.acc != nil {
 		t.Fatal("batching enabled with a custom selector or DisableAutoBatch")
+	}
+}
+
+// TestAutoBatchSecondRequestOnlyForFullBatch: while a topic has a request
+// in flight, pending messages wait for its answer unless a full batch has
+// gathered; full batches may go out up to autoBatchInFlight at once, and
+// whatever is left waits.
+func TestAutoBatchSecondRequestOnlyForFullBatch(t *testing.T) {
+	pending := func(n, size int) *topicBatches {
+		tb := &topicBatches{}
+		for range n {
+			tb.pending = append(tb.pending, pendingSend{msg: &Message{Body: make([]byte, size)}})
+			tb.bytes += size
+		}
+		return tb
+	}
+	sizes := func(batches [][]pendingSend) []int {
+		var n []int
+		for _, b := range batches {
+			n = append(n, len(b))
+		}
+		return n
+	}
+	cases := []struct {
+		name      string
+		tb        *topicBatches
+		inflight  int
+		want      []int // messages per request started
+		remaining int
+	}{
+		{"idle topic sends at once", pending(1, 10), 0, []int{1}, 0},
+		{"idle topic sends one batch of what waits", pending(5, 10), 0, []int{5}, 0},
+		{"partial batch waits for the answer", pending(autoBatchMaxMessages-1, 10), 1, nil, autoBatchMaxMessages - 1},
+		{"full batch by count goes", pending(autoBatchMaxMessages+3, 10), 1, []int{autoBatchMaxMessages}, 3},
+		{"full batch by bytes goes", pending(5, autoBatchMaxBytes/4), 1, []int{4}, 1},
+		{"full batches up to the limit", pending(5*autoBatchMaxMessages, 10), 1,
+			[]int{autoBatchMaxMessages, autoBatchMaxMessages, autoBatchMaxMessages}, 2 * autoBatchMaxMessages},
+		{"nothing beyond the limit", pending(2*autoBatchMaxMessages, 10), autoBatchInFlight, nil, 2 * autoBatchMaxMessages},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.tb.inflight = tc.inflight
+			got := sizes(tc.tb.takeReady())
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("requests started with %v messages, want %v", got, tc.want)
+			}
+			if len(tc.tb.pending) != tc.remaining {
+				t.Errorf("%d messages left pending, want %d", len(tc.tb.pending), tc.remaining)
+			}
+			if want := tc.inflight + len(tc.want); tc.tb.inflight != want {
+				t.Errorf("%d requests in flight, want %d", tc.tb.inflight, want)
+			}
+		})
 	}
 }
